@@ -1,0 +1,1 @@
+"""HTTP client adapters on urllib3."""

@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from domain.model.message import OutboxMessage, PendingMessage
+from domain.model.request import RequestStatus, StoredRequest
+from ports.outbox import Outbox, OutboxSignal
+from ports.repository import RequestRepository
+from ports.unit_of_work import UnitOfWork
+
+
+class InMemoryStore:
+    """Committed state shared by every in-memory unit of work; thread-safe."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.requests: dict[str, StoredRequest] = {}
+        self.outbox: dict[int, OutboxMessage] = {}
+        self.sent: dict[int, datetime] = {}
+        self.claimed: set[int] = set()
+        self.new_messages = threading.Condition(self.lock)
+        self._ids = itertools.count(1)
+
+    def next_outbox_id(self) -> int:
+        return next(self._ids)
+
+
+@dataclass(frozen=True)
+class _Transition:
+    status: RequestStatus
+    at: datetime
+    reason: str | None
+
+    def apply(self, request: StoredRequest) -> StoredRequest | None:
+        if not self.status.may_follow(request.status):
+            return None
+        return replace(request, status=self.status, updated_at=self.at, failure_reason=self.reason)
+
+
+@dataclass
+class _Changes:
+    added: dict[str, StoredRequest] = field(default_factory=dict)
+    transitions: list[tuple[str, _Transition]] = field(default_factory=list)
+    messages: list[OutboxMessage] = field(default_factory=list)
+    sent: dict[int, datetime] = field(default_factory=dict)
+    claims: set[int] = field(default_factory=set)
+
+
+class InMemoryRequestRepository(RequestRepository):
+    def __init__(self, store: InMemoryStore, changes: _Changes) -> None:
+        self._store = store
+        self._changes = changes
+
+    def add(self, request: StoredRequest) -> None:
+        if request.request_id in self._changes.added:
+            raise ValueError(f"request {request.request_id} already exists")
+        self._changes.added[request.request_id] = request
+
+    def get(self, request_id: str) -> StoredRequest | None:
+        with self._store.lock:
+            current = self._changes.added.get(request_id) or self._store.requests.get(request_id)
+        for target, transition in self._changes.transitions:
+            if current is not None and target == request_id:
+                current = transition.apply(current) or current
+        return current
+
+    def record_status(
+        self, request_ids: Iterable[str], status: RequestStatus, at: datetime, reason: str | None = None
+    ) -> int:
+        transition = _Transition(status, at, reason)
+        moved = 0
+        for request_id in request_ids:
+            current = self.get(request_id)
+            if current is not None and transition.apply(current) is not None:
+                self._changes.transitions.append((request_id, transition))
+                moved += 1
+        return moved
+
+
+class InMemoryOutbox(Outbox):
+    def __init__(self, store: InMemoryStore, changes: _Changes) -> None:
+        self._store = store
+        self._changes = changes
+
+    def add(self, message: OutboxMessage) -> None:
+        self._changes.messages.append(message)
+
+    def claim_pending(self, limit: int) -> list[PendingMessage]:
+        with self._store.lock:
+            free = (
+                outbox_id
+                for outbox_id in sorted(self._store.outbox)
+                if outbox_id not in self._store.sent and outbox_id not in self._store.claimed
+            )
+            chosen = list(itertools.islice(free, limit))
+            self._store.claimed.update(chosen)
+            self._changes.claims.update(chosen)
+            return [PendingMessage(outbox_id, self._store.outbox[outbox_id]) for outbox_id in chosen]
+
+    def mark_sent(self, outbox_ids: Iterable[int], at: datetime) -> None:
+        for outbox_id in outbox_ids:
+            self._changes.sent[outbox_id] = at
+
+    def backlog(self) -> int:
+        with self._store.lock:
+            return len(self._store.outbox) - len(self._store.sent)
+
+
+class InMemoryUnitOfWork(UnitOfWork):
+    """Stages writes and applies them atomically on `commit()`; reads see staged writes."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+        self._changes = _Changes()
+        self.requests = InMemoryRequestRepository(store, self._changes)
+        self.outbox = InMemoryOutbox(store, self._changes)
+        self.committed = False
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.rollback()
+
+    def commit(self) -> None:
+        store, changes = self._store, self._changes
+        with store.lock:
+            clashes = sorted(set(changes.added) & set(store.requests))
+            if clashes:
+                self._discard()
+                raise ValueError(f"request {clashes[0]} already exists")
+            store.requests.update(changes.added)
+            for request_id, transition in changes.transitions:
+                current = store.requests.get(request_id)
+                moved = current and transition.apply(current)
+                if moved:
+                    store.requests[request_id] = moved
+            for message in changes.messages:
+                store.outbox[store.next_outbox_id()] = message
+            store.sent.update(changes.sent)
+            if changes.messages:
+                store.new_messages.notify_all()
+        self.committed = True
+        self._discard()
+
+    def rollback(self) -> None:
+        self._discard()
+
+    def _discard(self) -> None:
+        with self._store.lock:
+            self._store.claimed.difference_update(self._changes.claims)
+        self._changes.added.clear()
+        self._changes.transitions.clear()
+        self._changes.messages.clear()
+        self._changes.sent.clear()
+        self._changes.claims.clear()
+
+
+class InMemoryOutboxSignal(OutboxSignal):
+    """Wakes relays when an in-memory unit of work commits outbox messages."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+        self._seen = 0
+        self._closed = False
+
+    def wait(self, timeout: float) -> bool:
+        with self._store.new_messages:
+            if self._closed:
+                return False
+            if len(self._store.outbox) != self._seen:
+                self._seen = len(self._store.outbox)
+                return True
+            woken = self._store.new_messages.wait(timeout)
+            self._seen = len(self._store.outbox)
+            return woken and not self._closed
+
+    def close(self) -> None:
+        with self._store.new_messages:
+            self._closed = True
+            self._store.new_messages.notify_all()

@@ -1,0 +1,1 @@
+"""Postgres adapters on peewee over psycopg2."""

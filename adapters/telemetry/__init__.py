@@ -1,0 +1,1 @@
+"""OpenTelemetry setup and the tracing and metrics decorators around ports."""

@@ -1,0 +1,1 @@
+"""The core of cruncan: pure Python, standard library only."""

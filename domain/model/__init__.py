@@ -1,0 +1,1 @@
+"""Entities, value objects and errors of request ingestion and forwarding."""

@@ -1,0 +1,36 @@
+"""Errors the core raises; adapters translate their failures into these."""
+
+
+class CruncanError(Exception):
+    """Base of every error the core knows how to explain."""
+
+
+class InvalidRequest(CruncanError):
+    """A request body broke a rule; `field` names the offending part (a JSON path)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class RequestNotFound(CruncanError):
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"no request with id {request_id!r}")
+        self.request_id = request_id
+
+
+class StoreUnavailable(CruncanError):
+    """The request store cannot be reached; the caller may retry later."""
+
+
+class ClockMovedBackwards(CruncanError):
+    """The clock went back further than the ID generator is willing to wait out."""
+
+    def __init__(self, behind_ms: int, tolerance_ms: int) -> None:
+        super().__init__(
+            f"clock moved backwards by {behind_ms} ms (tolerance {tolerance_ms} ms); "
+            "refusing to issue IDs that could repeat"
+        )
+        self.behind_ms = behind_ms
+        self.tolerance_ms = tolerance_ms

@@ -1,0 +1,66 @@
+"""Snowflake ID layout: 64 bits = 1 unused sign bit, 41 bits of milliseconds since
+`EPOCH`, 16 node bits and 6 sequence bits, rendered as 20 zero-padded decimal digits
+so that IDs sort as text in the order they were issued."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+TIMESTAMP_BITS = 41
+NODE_BITS = 16
+SEQUENCE_BITS = 6
+MAX_TIMESTAMP = (1 << TIMESTAMP_BITS) - 1
+MAX_NODE = (1 << NODE_BITS) - 1
+MAX_SEQUENCE = (1 << SEQUENCE_BITS) - 1
+DIGITS = 20
+
+
+@dataclass(frozen=True)
+class SnowflakeParts:
+    timestamp_ms: int
+    node: int
+    sequence: int
+
+    @property
+    def issued_at(self) -> datetime:
+        return EPOCH + timedelta(milliseconds=self.timestamp_ms)
+
+
+def encode(parts: SnowflakeParts) -> str:
+    if not 0 <= parts.timestamp_ms <= MAX_TIMESTAMP:
+        raise ValueError(f"timestamp {parts.timestamp_ms} ms is outside the {TIMESTAMP_BITS}-bit range")
+    if not 0 <= parts.node <= MAX_NODE:
+        raise ValueError(f"node {parts.node} is outside 0..{MAX_NODE}")
+    if not 0 <= parts.sequence <= MAX_SEQUENCE:
+        raise ValueError(f"sequence {parts.sequence} is outside 0..{MAX_SEQUENCE}")
+    value = (parts.timestamp_ms << (NODE_BITS + SEQUENCE_BITS)) | (parts.node << SEQUENCE_BITS) | parts.sequence
+    return f"{value:0{DIGITS}d}"
+
+
+def decode(snowflake: str) -> SnowflakeParts:
+    if len(snowflake) != DIGITS or not snowflake.isdigit() or not snowflake.isascii():
+        raise ValueError(f"a snowflake ID is {DIGITS} decimal digits, got {snowflake!r}")
+    value = int(snowflake)
+    if value >> (TIMESTAMP_BITS + NODE_BITS + SEQUENCE_BITS):
+        raise ValueError(f"{snowflake!r} does not fit in 63 bits")
+    return SnowflakeParts(
+        timestamp_ms=value >> (NODE_BITS + SEQUENCE_BITS),
+        node=(value >> SEQUENCE_BITS) & MAX_NODE,
+        sequence=value & MAX_SEQUENCE,
+    )
+
+
+def milliseconds_since_epoch(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(milliseconds=1)
+
+
+def node_from_ipv4(address: str) -> int:
+    """The low 16 bits of an IPv4 address, as the original derives a pod's node ID."""
+    try:
+        parsed = ipaddress.IPv4Address(address)
+    except ValueError:
+        raise ValueError(f"{address!r} is not an IPv4 address") from None
+    return int(parsed) & MAX_NODE

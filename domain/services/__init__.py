@@ -1,0 +1,1 @@
+"""Domain services: stateful rules built on ports (ID generation, token caching)."""

@@ -1,0 +1,1 @@
+"""Use cases: short handlers that build, call ports and commit."""

@@ -1,0 +1,1 @@
+"""`cruncan api`: the ingestion HTTP API (service "one")."""

@@ -1,0 +1,1 @@
+"""`cruncan relay`: publishes the transactional outbox to Kafka."""

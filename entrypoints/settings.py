@@ -1,0 +1,113 @@
+"""Configuration: the shipped YAML file, overridden by environment variables, overridden by flags.
+
+Strict throughout: an unknown key, a value of the wrong type, a malformed file or a
+missing required value stops start-up with a message naming the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from dependency_injector import errors, providers
+
+DEFAULTS = Path(__file__).with_name("settings.yaml")
+ENV_PREFIX = "CRUNCAN_"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+CHOICES = {
+    "storage.backend": ("memory", "postgres"),
+    "messaging.backend": ("memory", "kafka"),
+}
+
+
+class SettingsError(Exception):
+    """The configuration cannot be used; the message names the key and where it came from."""
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Sequence[str] = (),
+) -> providers.Configuration:
+    """Builds the configuration: `config_file` (default: the shipped one), then
+    `CRUNCAN_*` variables of `environ`, then `key=value` strings from flags."""
+    config = providers.Configuration(strict=True)
+    path = config_file or DEFAULTS
+    try:
+        config.from_yaml(path, required=True, envs_required=False)
+    except FileNotFoundError:
+        raise SettingsError(f"configuration file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"configuration file {path} is not valid YAML: {exc}") from None
+    if not isinstance(config(), dict) or not config():
+        raise SettingsError(f"configuration file {path} holds no settings")
+    for key, raw, source in _environment_overrides(environ or {}):
+        _apply(config, key, raw, source)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise SettingsError(f"--set {item!r}: expected key=value, for example storage.backend=postgres")
+        _apply(config, key.strip(), raw, f"--set {key.strip()}")
+    for key, allowed in CHOICES.items():
+        value = setting(config, key)
+        if value not in allowed:
+            raise SettingsError(f"setting {key} is {value!r}; expected one of {', '.join(allowed)}")
+    return config
+
+
+def setting(config: providers.Configuration, key: str) -> Any:
+    try:
+        return config.get(key)
+    except errors.Error:
+        raise SettingsError(f"unknown setting {key}") from None
+
+
+def require(config: providers.Configuration, keys: Iterable[str]) -> None:
+    """Fails naming the first of `keys` that has no value, and how to give it one."""
+    for key in keys:
+        if setting(config, key) in (None, ""):
+            raise SettingsError(f"setting {key} is required: set {env_name(key)} or pass --set {key}=...")
+
+
+def env_name(key: str) -> str:
+    section, _, rest = key.partition(".")
+    return ENV_PREFIX + "__".join([section, *rest.split(".")] if rest else [section]).upper()
+
+
+def _environment_overrides(environ: Mapping[str, str]) -> Iterable[tuple[str, str, str]]:
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX) and "__" in name:
+            key = name[len(ENV_PREFIX) :].lower().replace("__", ".")
+            yield key, environ[name], name
+
+
+def _apply(config: providers.Configuration, key: str, raw: str, source: str) -> None:
+    try:
+        current = config.get(key)
+    except errors.Error:
+        raise SettingsError(f"{source}: unknown setting {key}") from None
+    if isinstance(current, dict):
+        raise SettingsError(f"{source}: {key} is a section, not a setting")
+    config.set(key, _coerce(raw, current, key, source))
+
+
+def _coerce(raw: str, current: object, key: str, source: str) -> object:
+    text = raw.strip()
+    try:
+        if isinstance(current, bool):
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            raise ValueError(text)
+        if isinstance(current, int):
+            return int(text)
+        if isinstance(current, float):
+            return float(text)
+    except ValueError:
+        kind = type(current).__name__
+        raise SettingsError(f"{source}: setting {key} expects {kind}, got {raw!r}") from None
+    return text or None

@@ -1,0 +1,1 @@
+"""`cruncan worker`: forwards requests from Kafka to the third party (service "two")."""

@@ -1,0 +1,1 @@
+"""Fixtures that start or reach the real servers the tests talk to."""
