@@ -1,0 +1,48 @@
+"""`cruncan api`: serve the API; run the outbox relay beside it unless `relay.embedded` is off."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from dependency_injector import providers
+
+from entrypoints.api.app import create_app
+from entrypoints.api.container import ApiContainer
+from entrypoints.api.server import WaitressServer
+from entrypoints.lifecycle import Service, run_until_signalled
+from entrypoints.runtime import BackgroundLoop
+
+log = logging.getLogger(__name__)
+
+
+def build_container(settings: providers.Configuration) -> ApiContainer:
+    container = ApiContainer()
+    container.config.from_dict(settings())
+    return container
+
+
+def api_services(container: ApiContainer) -> tuple[WaitressServer, list[tuple[Service, float]]]:
+    """The API's services in start order: the relay first, the HTTP server last (so it drains first)."""
+    config = container.config
+    server = WaitressServer(
+        create_app(container), host=config.http.host(), port=config.http.port(), threads=config.http.threads()
+    )
+    services: list[tuple[Service, float]] = []
+    if config.relay.embedded():
+        relay = BackgroundLoop("outbox relay", container.relay_loop().run)
+        services.append((relay, config.relay.shutdown_timeout_s()))
+    services.append((server, config.http.shutdown_timeout_s()))
+    return server, services
+
+
+def run(settings: providers.Configuration, announce: Callable[[str], None] = log.info) -> int:
+    container = build_container(settings)
+    container.init_resources()
+    try:
+        server, services = api_services(container)
+        clean = run_until_signalled(services, on_started=lambda: announce(f"cruncan api listening on {server.url}"))
+    finally:
+        container.shutdown_resources()
+        container.unwire()
+    return 0 if clean else 1

@@ -1,0 +1,169 @@
+"""The OpenAPI 3.1 document of the API, built from the domain's own limits so the two cannot drift."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from domain.model import request as rules
+from domain.model.request import RequestStatus
+from domain.model.snowflake import DIGITS
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    request_id = {"type": "string", "pattern": f"^[0-9]{{{DIGITS}}}$", "examples": ["00000750110474519616"]}
+    one_request = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["user_id"],
+        "properties": {
+            "user_id": {"type": "string", "minLength": 1, "maxLength": rules.USER_ID_MAX},
+            "prompt": {"type": "string", "maxLength": rules.PROMPT_MAX},
+            "data": {
+                "type": "array",
+                "maxItems": rules.DATA_ITEMS_MAX,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["key", "value"],
+                    "properties": {
+                        "key": {"type": "string", "minLength": 1, "maxLength": rules.KEY_MAX},
+                        "value": {"type": "string", "maxLength": rules.VALUE_MAX},
+                    },
+                },
+            },
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "cruncan ingestion API",
+            "version": "1.0.0",
+            "description": "Accepts requests, stores them and publishes them for forwarding.",
+        },
+        "paths": {
+            "/one": {
+                "post": {
+                    "operationId": "createRequest",
+                    "summary": "Accept a request; it is stored and will be published for forwarding.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OneRequest"}}},
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "Stored; the ID is returned only after the request is committed.",
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["request_id"],
+                                        "properties": {"request_id": {"$ref": "#/components/schemas/RequestId"}},
+                                    }
+                                }
+                            },
+                        },
+                        "400": _error("Malformed JSON, or a body that breaks a rule (`field` names it)."),
+                        "413": _error("The body is larger than the configured limit."),
+                        "415": _error("The body is not `application/json`."),
+                        "503": _error("The store is unavailable; retry after `Retry-After` seconds."),
+                    },
+                }
+            },
+            "/one/{request_id}": {
+                "get": {
+                    "operationId": "getRequest",
+                    "summary": "A stored request, its timestamps and how far it got.",
+                    "parameters": [
+                        {"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The stored request.",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StoredRequest"}}},
+                        },
+                        "404": _error("No request has this ID."),
+                        "503": _error("The store is unavailable; retry after `Retry-After` seconds."),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "operationId": "liveness",
+                    "summary": "The process is alive.",
+                    "responses": {
+                        "200": {
+                            "description": "Alive.",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}},
+                        }
+                    },
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "operationId": "readiness",
+                    "summary": "Every dependency the API needs is reachable.",
+                    "responses": {
+                        "200": {
+                            "description": "Ready.",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}},
+                        },
+                        "503": _error("A dependency is unreachable; `checks` says which."),
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document.",
+                    "responses": {"200": {"description": "The OpenAPI document.", "content": {"application/json": {}}}},
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "RequestId": request_id,
+                "OneRequest": one_request,
+                "StoredRequest": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["request_id", "request", "status", "failure_reason", "created_at", "updated_at"],
+                    "properties": {
+                        "request_id": {"$ref": "#/components/schemas/RequestId"},
+                        "request": {"$ref": "#/components/schemas/OneRequest"},
+                        "status": {"type": "string", "enum": [status.value for status in RequestStatus]},
+                        "failure_reason": {"type": ["string", "null"]},
+                        "created_at": {"type": "string", "format": "date-time"},
+                        "updated_at": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "Health": {
+                    "type": "object",
+                    "required": ["status"],
+                    "properties": {
+                        "status": {"type": "string", "enum": ["ok", "ready"]},
+                        "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "detail"],
+                    "properties": {
+                        "error": {"type": "string"},
+                        "detail": {"type": "string"},
+                        "field": {"type": "string"},
+                        "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+                    },
+                },
+            }
+        },
+    }

@@ -1,0 +1,63 @@
+"""Thin HTTP handlers: turn a request into a use-case call, and its result into JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from dependency_injector.wiring import Provide, inject
+from flask import Blueprint, Response, jsonify, request, url_for
+from werkzeug.exceptions import UnsupportedMediaType
+
+from domain.usecases.ingest import IngestRequest
+from domain.usecases.query import GetRequest
+from entrypoints.api.errors import error_response
+from entrypoints.api.openapi import openapi_document
+from ports.health import Probe
+
+blueprint = Blueprint("one", __name__)
+
+
+@blueprint.post("/one")
+@inject
+def post_one(ingest: IngestRequest = Provide["ingest"]) -> tuple[Response, int] | tuple[Response, int, dict[str, str]]:
+    if not request.is_json:
+        raise UnsupportedMediaType(f"Content-Type must be application/json, got {request.mimetype or 'none'!r}")
+    try:
+        body = json.loads(request.get_data(cache=False))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return error_response(400, "malformed_json", f"the body is not valid JSON: {exc}")
+    request_id = ingest(body)
+    return jsonify({"request_id": request_id}), 201, {"Location": url_for(".get_one", request_id=request_id)}
+
+
+@blueprint.get("/one/<request_id>")
+@inject
+def get_one(request_id: str, query: GetRequest = Provide["get_request"]) -> Response:
+    return jsonify(query(request_id).to_json())
+
+
+@blueprint.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "ok"})
+
+
+@blueprint.get("/readyz")
+@inject
+def readyz(probes: Sequence[Probe] = Provide["probes"]) -> tuple[Response, int]:
+    failures: dict[str, str] = {}
+    for probe in probes:
+        try:
+            probe.check()
+        except Exception as exc:  # a probe reports any failure as "not ready"
+            failures[probe.name] = str(exc) or type(exc).__name__
+    checks = {probe.name: failures.get(probe.name, "ok") for probe in probes}
+    if failures:
+        detail = "; ".join(f"{name}: {reason}" for name, reason in failures.items())
+        return jsonify({"error": "not_ready", "detail": detail, "checks": checks}), 503
+    return jsonify({"status": "ready", "checks": checks}), 200
+
+
+@blueprint.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())

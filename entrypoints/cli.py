@@ -1,0 +1,82 @@
+"""The `cruncan` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from dependency_injector import providers
+
+from entrypoints.settings import SettingsError, load_settings
+
+Command = Callable[[providers.Configuration], int]
+
+
+def _api(settings: providers.Configuration) -> int:
+    from entrypoints.api.main import run
+
+    return run(settings)
+
+
+def _demo(settings: providers.Configuration) -> int:
+    from entrypoints.demo.main import run
+
+    return run(settings)
+
+
+COMMANDS: dict[str, tuple[Command, str]] = {
+    "api": (_api, "serve the ingestion API (and the outbox relay, unless relay.embedded is false)"),
+    "demo": (_demo, "run the whole flow in one process, in memory, on 127.0.0.1:8099"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="a YAML file replacing the shipped settings.yaml")
+    common.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting, e.g. --set storage.backend=postgres (wins over CRUNCAN_* variables)",
+    )
+    common.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serving = argparse.ArgumentParser(add_help=False)
+    serving.add_argument("--host", help="address to listen on (http.host)")
+    serving.add_argument("--port", type=int, help="port to listen on (http.port)")
+    parser = argparse.ArgumentParser(prog="cruncan", description="cruncan: ingest requests and forward them.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_, summary) in COMMANDS.items():
+        parents = [common, serving] if name in {"api", "demo"} else [common]
+        commands.add_parser(name, parents=parents, help=summary, description=summary)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides = list(args.overrides)
+    if getattr(args, "host", None):
+        overrides.append(f"http.host={args.host}")
+    if getattr(args, "port", None) is not None:
+        overrides.append(f"http.port={args.port}")
+    try:
+        settings = load_settings(args.config, os.environ, overrides)
+    except SettingsError as exc:
+        print(f"cruncan: configuration error: {exc}", file=sys.stderr)
+        return 2
+    command, _ = COMMANDS[args.command]
+    try:
+        return command(settings)
+    except SettingsError as exc:
+        print(f"cruncan: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
