@@ -42,7 +42,9 @@ def load_settings(
         raise SettingsError(f"configuration file {path} does not exist") from None
     except yaml.YAMLError as exc:
         raise SettingsError(f"configuration file {path} is not valid YAML: {exc}") from None
-    if not isinstance(config(), dict) or not config():
+    except (TypeError, AttributeError, ValueError):
+        raise SettingsError(f"configuration file {path} holds no settings: expected a mapping of sections") from None
+    if not config():
         raise SettingsError(f"configuration file {path} holds no settings")
     for key, raw, source in _environment_overrides(environ or {}):
         _apply(config, key, raw, source)

@@ -24,7 +24,7 @@ def post_one(ingest: IngestRequest = Provide["ingest"]) -> tuple[Response, int] 
     if not request.is_json:
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {request.mimetype or 'none'!r}")
     try:
-        body = json.loads(request.get_data(cache=False))
+        body = json.loads(request.get_data())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return error_response(400, "malformed_json", f"the body is not valid JSON: {exc}")
     request_id = ingest(body)

@@ -1,0 +1,77 @@
+import pytest
+from openapi_core import OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+from openapi_core.validation.request.exceptions import InvalidRequestBody
+from werkzeug.test import EnvironBuilder
+
+from entrypoints.api.openapi import openapi_document
+
+BODY = {"user_id": "user-1", "prompt": "hello", "data": [{"key": "k", "value": "v"}]}
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return OpenAPI.from_dict(openapi_document())
+
+
+@pytest.fixture
+def call(client, spec):
+    """Sends a real request; returns the response and the request, readable again for validation."""
+
+    def send(method, path, **kwargs):
+        response = client.open(path, method=method, **kwargs)
+        request = EnvironBuilder(path=path, method=method, **kwargs).get_request()
+        return response, WerkzeugOpenAPIRequest(request)
+
+    return send
+
+
+def test_the_served_document_is_the_one_validated_against(client):
+    assert client.get("/openapi.json").json == openapi_document()
+
+
+def test_created_and_read_back_requests_match_the_document(call, spec):
+    created, request = call("POST", "/one", json=BODY)
+    read, read_request = call("GET", created.headers["Location"])
+
+    assert (created.status_code, read.status_code) == (201, 200)
+    spec.validate_request(request)
+    spec.validate_response(request, WerkzeugOpenAPIResponse(created))
+    spec.validate_response(read_request, WerkzeugOpenAPIResponse(read))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("POST", "/one", {"data": "{", "content_type": "application/json"}, 400),
+        ("POST", "/one", {"json": {"user_id": ""}}, 400),
+        ("POST", "/one", {"data": "x" * 5000, "content_type": "application/json"}, 413),
+        ("POST", "/one", {"data": "{}", "content_type": "text/plain"}, 415),
+        ("GET", "/one/00000000000000000001", {}, 404),
+        ("GET", "/healthz", {}, 200),
+        ("GET", "/readyz", {}, 200),
+        ("GET", "/openapi.json", {}, 200),
+    ],
+)
+def test_every_documented_answer_matches_the_document(call, spec, method, path, kwargs, status):
+    response, request = call(method, path, **kwargs)
+
+    assert response.status_code == status
+    spec.validate_response(request, WerkzeugOpenAPIResponse(response))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"user_id": "u", "data": [{"key": "k"}]},
+        {"user_id": ""},
+        {"user_id": "u", "surprise": 1},
+        {"prompt": "no user"},
+    ],
+)
+def test_the_document_rejects_what_the_domain_rejects(call, spec, body):
+    response, request = call("POST", "/one", json=body)
+
+    assert response.status_code == 400
+    with pytest.raises(InvalidRequestBody):
+        spec.validate_request(request)
