@@ -34,3 +34,31 @@ class ClockMovedBackwards(CruncanError):
         )
         self.behind_ms = behind_ms
         self.tolerance_ms = tolerance_ms
+
+
+class TokenUnavailable(CruncanError):
+    """No access token could be obtained; asking the token API again later may help."""
+
+
+class TokenRefused(TokenUnavailable):
+    """The token API refused this client (for example bad credentials); asking again will not help."""
+
+
+class ThirdPartyError(CruncanError):
+    """The third party did not accept a request; subclasses say whether sending it again may help."""
+
+
+class ThirdPartyUnavailable(ThirdPartyError):
+    """The third party could not take the request now; `retry_after` is how long it asked us to wait, if it did."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class ThirdPartyUnauthorized(ThirdPartyError):
+    """The third party rejected the access token."""
+
+
+class ThirdPartyRejected(ThirdPartyError):
+    """The third party refused the request itself; sending it again will not help."""
