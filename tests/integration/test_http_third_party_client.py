@@ -159,3 +159,13 @@ def test_a_token_unfit_for_a_header_is_rejected_without_showing_it(wiremock, cli
 
     assert "secret" not in str(raised.value)
     assert wiremock.requests() == []
+
+
+def test_a_503_then_a_200_succeeds_on_the_second_send(wiremock, client, token):
+    wiremock.stub_sequence(three_request(EXPECTED_BODY, ACCESS_TOKEN), [{"status": 503}, {"status": 200}])
+
+    with pytest.raises(ThirdPartyUnavailable):
+        client.send(REQUEST, token)
+    client.send(REQUEST, token)
+
+    assert wiremock.count(three_request(EXPECTED_BODY, ACCESS_TOKEN)) == 2

@@ -6,6 +6,7 @@ import pytest
 from adapters.http.token_client import Urllib3TokenClient
 from adapters.memory.clock import ManualClock
 from domain.model.errors import TokenRefused, TokenUnavailable
+from domain.services.tokens import TokenCache
 from tests.support.wiremock import token_request, token_response
 
 pytestmark = pytest.mark.wiremock
@@ -127,3 +128,15 @@ def test_the_client_never_shows_its_secret(wiremock, client):
     assert CLIENT_SECRET not in repr(client)
     assert CLIENT_SECRET not in str(client)
     assert wiremock.base_url in repr(client)
+
+
+def test_the_token_cache_rides_out_a_token_api_failing_twice(wiremock, client, clock):
+    failure = {"status": 503, "headers": {"Retry-After": "1"}}
+    wiremock.stub_sequence(token_request(CLIENT_ID, CLIENT_SECRET), [failure, failure, token_response(ACCESS_TOKEN)])
+    cache = TokenCache(client, clock, backoff_base_s=0.1)
+
+    first, second = cache.get(), cache.get()
+
+    assert first.value == second.value == ACCESS_TOKEN
+    assert wiremock.count(token_request(CLIENT_ID, CLIENT_SECRET)) == 3
+    assert clock.slept == [0.1, 0.2]
