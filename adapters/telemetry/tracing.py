@@ -1,0 +1,169 @@
+"""Tracing decorators around the storage ports, so that use cases hold no telemetry code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from opentelemetry.semconv._incubating.attributes.db_attributes import DB_RESPONSE_RETURNED_ROWS
+from opentelemetry.semconv.attributes.db_attributes import (
+    DB_COLLECTION_NAME,
+    DB_NAMESPACE,
+    DB_OPERATION_NAME,
+    DB_SYSTEM_NAME,
+)
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.util.types import AttributeValue
+
+from adapters.telemetry.providers import Telemetry
+from domain.model.message import OutboxMessage, PendingMessage
+from domain.model.request import RequestStatus, StoredRequest
+from ports.outbox import Outbox
+from ports.repository import RequestRepository
+from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+REQUEST_ID = "cruncan.request.id"
+REQUEST_STATUS = "cruncan.request.status"
+REQUEST_TABLE = "request"
+OUTBOX_TABLE = "outbox"
+
+
+class _PortSpans:
+    """INTERNAL spans named after the port method, carrying the `db.*` attributes of what it does."""
+
+    def __init__(self, tracer: Tracer, db_system: str, db_namespace: str | None) -> None:
+        self._tracer = tracer
+        self._common: dict[str, AttributeValue] = {DB_SYSTEM_NAME: db_system}
+        if db_namespace:
+            self._common[DB_NAMESPACE] = db_namespace
+
+    @contextmanager
+    def __call__(
+        self, name: str, operation: str, collection: str | None = None, **attributes: AttributeValue
+    ) -> Iterator[Span]:
+        span_attributes = {**self._common, DB_OPERATION_NAME: operation, **attributes}
+        if collection:
+            span_attributes[DB_COLLECTION_NAME] = collection
+        with self._tracer.start_as_current_span(name, kind=SpanKind.INTERNAL, attributes=span_attributes) as span:
+            try:
+                yield span
+            except BaseException as exc:
+                span.set_attribute(ERROR_TYPE, type(exc).__qualname__)
+                raise
+
+
+class TracingRequestRepository(RequestRepository):
+    def __init__(
+        self, inner: RequestRepository, telemetry: Telemetry, *, db_system: str, db_namespace: str | None = None
+    ) -> None:
+        self._inner = inner
+        self._spans = _PortSpans(telemetry.tracer(), db_system, db_namespace)
+
+    def add(self, request: StoredRequest) -> None:
+        with self._spans("RequestRepository.add", "INSERT", REQUEST_TABLE, **{REQUEST_ID: request.request_id}):
+            self._inner.add(request)
+
+    def get(self, request_id: str) -> StoredRequest | None:
+        with self._spans("RequestRepository.get", "SELECT", REQUEST_TABLE, **{REQUEST_ID: request_id}) as span:
+            found = self._inner.get(request_id)
+            span.set_attribute(DB_RESPONSE_RETURNED_ROWS, 0 if found is None else 1)
+            return found
+
+    def record_status(
+        self, request_ids: Iterable[str], status: RequestStatus, at: datetime, reason: str | None = None
+    ) -> int:
+        with self._spans("RequestRepository.record_status", "UPDATE", REQUEST_TABLE, **{REQUEST_STATUS: status.value}):
+            return self._inner.record_status(request_ids, status, at, reason)
+
+
+class TracingOutbox(Outbox):
+    """Stores the trace context current at `add` in the message headers (W3C `traceparent`,
+    `tracestate`, `baggage`), so that whoever publishes the message later continues the trace."""
+
+    def __init__(
+        self,
+        inner: Outbox,
+        telemetry: Telemetry,
+        *,
+        db_system: str,
+        db_namespace: str | None = None,
+    ) -> None:
+        self._inner = inner
+        self._propagator = telemetry.propagator
+        self._spans = _PortSpans(telemetry.tracer(), db_system, db_namespace)
+
+    def add(self, message: OutboxMessage) -> None:
+        headers = dict(message.headers)
+        self._propagator.inject(headers)
+        with self._spans("Outbox.add", "INSERT", OUTBOX_TABLE):
+            self._inner.add(replace(message, headers=headers))
+
+    def claim_pending(self, limit: int) -> list[PendingMessage]:
+        with self._spans("Outbox.claim_pending", "SELECT", OUTBOX_TABLE) as span:
+            claimed = self._inner.claim_pending(limit)
+            span.set_attribute(DB_RESPONSE_RETURNED_ROWS, len(claimed))
+            return claimed
+
+    def mark_sent(self, outbox_ids: Iterable[int], at: datetime) -> None:
+        with self._spans("Outbox.mark_sent", "UPDATE", OUTBOX_TABLE):
+            self._inner.mark_sent(outbox_ids, at)
+
+    def backlog(self) -> int:
+        with self._spans("Outbox.backlog", "SELECT", OUTBOX_TABLE):
+            return self._inner.backlog()
+
+
+class TracingUnitOfWork(UnitOfWork):
+    """Wraps a unit of work so that its repository, outbox, commit and rollback calls are spans."""
+
+    def __init__(
+        self, inner: UnitOfWork, telemetry: Telemetry, *, db_system: str, db_namespace: str | None = None
+    ) -> None:
+        self._telemetry = telemetry
+        self._db_system = db_system
+        self._db_namespace = db_namespace
+        self._spans = _PortSpans(telemetry.tracer(), db_system, db_namespace)
+        self._wrap(inner)
+
+    def _wrap(self, inner: UnitOfWork) -> None:
+        self._inner = inner
+        db_system, db_namespace = self._db_system, self._db_namespace
+        self.requests = TracingRequestRepository(
+            inner.requests, self._telemetry, db_system=db_system, db_namespace=db_namespace
+        )
+        self.outbox = TracingOutbox(inner.outbox, self._telemetry, db_system=db_system, db_namespace=db_namespace)
+
+    def __enter__(self) -> Self:
+        self._wrap(self._inner.__enter__())
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._inner.__exit__(exc_type, exc, tb)
+
+    def commit(self) -> None:
+        with self._spans("UnitOfWork.commit", "COMMIT"):
+            self._inner.commit()
+
+    def rollback(self) -> None:
+        with self._spans("UnitOfWork.rollback", "ROLLBACK"):
+            self._inner.rollback()
+
+
+def traced_unit_of_work(
+    factory: UnitOfWorkFactory, telemetry: Telemetry, *, db_system: str, db_namespace: str | None = None
+) -> UnitOfWorkFactory:
+    """`factory`, its units of work traced; `factory` itself when telemetry is disabled."""
+    if not telemetry.enabled:
+        return factory
+
+    def traced() -> UnitOfWork:
+        return TracingUnitOfWork(factory(), telemetry, db_system=db_system, db_namespace=db_namespace)
+
+    return traced
