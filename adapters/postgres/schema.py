@@ -1,0 +1,110 @@
+"""The schema's versions: the SQL files in `migrations/`, applied in order by yoyo-migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
+from psycopg2.extensions import parse_dsn
+from yoyo import get_backend, read_migrations
+from yoyo.backends.base import DatabaseBackend
+from yoyo.connections import DatabaseURI
+
+from adapters.postgres.errors import translated_errors
+from domain.model.errors import CruncanError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_TABLE = "_yoyo_migration"
+CONNECT_TIMEOUT_S = 10
+# pg_advisory_lock key shared by every `cruncan migrate`; the server frees it if the holder dies.
+MIGRATION_LOCK = 0x63_72_75_6E_63_61_6E
+
+
+class SchemaTooNew(CruncanError):
+    """The database has migrations this code does not know: a newer release applied them."""
+
+    def __init__(self, unknown: list[str]) -> None:
+        super().__init__(
+            f"the database has migrations this code does not know: {', '.join(unknown)}; run a release that knows them"
+        )
+        self.unknown = unknown
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    applied: tuple[str, ...]
+    pending: tuple[str, ...]
+    unknown: tuple[str, ...]
+
+    @property
+    def current(self) -> bool:
+        return not self.pending and not self.unknown
+
+
+@cache
+def known_migrations() -> tuple[str, ...]:
+    return tuple(migration.id for migration in read_migrations(str(MIGRATIONS)))
+
+
+def migrate(dsn: str) -> list[str]:
+    """Applies the migrations the database lacks and returns their IDs, in order.
+
+    Idempotent, and safe to run from several processes at once: they take turns on an
+    advisory lock, and the later ones find nothing left to do. Refuses (`SchemaTooNew`) a
+    database that has migrations this code does not know, before changing anything.
+    """
+    migrations = read_migrations(str(MIGRATIONS))
+    with translated_errors(), _backend(dsn) as backend, _exclusive(backend):
+        backend.get_applied_migration_hashes()
+        unknown = sorted(set(applied_migrations(backend.cursor())) - {migration.id for migration in migrations})
+        if unknown:
+            raise SchemaTooNew(unknown)
+        pending = backend.to_apply(migrations)
+        backend.apply_migrations(pending)
+        return [migration.id for migration in pending]
+
+
+def schema_status(dsn: str) -> SchemaStatus:
+    """Compares the database's migrations with this code's, without changing anything."""
+    with translated_errors(), closing(psycopg2.connect(dsn, connect_timeout=CONNECT_TIMEOUT_S)) as connection:
+        connection.autocommit = True
+        applied = applied_migrations(connection.cursor())
+    known = known_migrations()
+    return SchemaStatus(
+        applied=tuple(applied),
+        pending=tuple(migration for migration in known if migration not in applied),
+        unknown=tuple(migration for migration in applied if migration not in known),
+    )
+
+
+def applied_migrations(cursor: psycopg2.extensions.cursor) -> list[str]:
+    """The IDs of the migrations applied to the database, oldest first; the cursor must be autocommit."""
+    try:
+        cursor.execute(f"SELECT migration_id FROM {MIGRATION_TABLE} ORDER BY applied_at_utc, migration_id")  # noqa: S608
+    except psycopg2.errors.UndefinedTable:
+        return []
+    return [migration_id for (migration_id,) in cursor.fetchall()]
+
+
+def _backend(dsn: str) -> DatabaseBackend:
+    """A yoyo backend for any libpq DSN, URI or key=value: every parameter travels as a query argument."""
+    parameters = parse_dsn(dsn)
+    parameters.setdefault("connect_timeout", str(CONNECT_TIMEOUT_S))
+    database = "/" + parameters.pop("dbname", "")
+    uri = DatabaseURI("postgresql", None, None, None, None, database, parameters)
+    return get_backend(str(uri), migration_table=MIGRATION_TABLE)
+
+
+@contextmanager
+def _exclusive(backend: DatabaseBackend) -> Iterator[None]:
+    backend.execute("SELECT pg_advisory_lock(:key)", {"key": MIGRATION_LOCK})
+    try:
+        yield
+    finally:
+        backend.execute("SELECT pg_advisory_unlock(:key)", {"key": MIGRATION_LOCK})

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from adapters.postgres.database import PooledPostgres
+from adapters.postgres.outbox import PeeweeOutbox
+from adapters.postgres.repository import PeeweeRequestRepository
+from adapters.postgres.transaction import LazyTransaction
+from ports.unit_of_work import UnitOfWork
+
+
+class PeeweeUnitOfWork(UnitOfWork):
+    """One Postgres transaction on a pooled connection of its own; the connection is borrowed
+    at the first statement and given back when the block exits."""
+
+    def __init__(self, database: PooledPostgres) -> None:
+        self._transaction = LazyTransaction(database)
+        self.requests = PeeweeRequestRepository(self._transaction)
+        self.outbox = PeeweeOutbox(self._transaction)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            self.rollback()
+        finally:
+            self._transaction.release()
+
+    def commit(self) -> None:
+        self._transaction.commit()
+
+    def rollback(self) -> None:
+        self._transaction.rollback()
