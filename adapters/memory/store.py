@@ -8,6 +8,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
+from domain.model.errors import CruncanError
 from domain.model.message import OutboxMessage, PendingMessage
 from domain.model.request import RequestStatus, StoredRequest
 from ports.outbox import Outbox, OutboxSignal
@@ -29,6 +30,10 @@ class InMemoryStore:
 
     def next_outbox_id(self) -> int:
         return next(self._ids)
+
+    def unsent(self) -> int:
+        with self.lock:
+            return len(self.outbox) - len(self.sent)
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ class InMemoryRequestRepository(RequestRepository):
 
     def add(self, request: StoredRequest) -> None:
         if request.request_id in self._changes.added:
-            raise ValueError(f"request {request.request_id} already exists")
+            raise _duplicate(request.request_id)
         self._changes.added[request.request_id] = request
 
     def get(self, request_id: str) -> StoredRequest | None:
@@ -109,7 +114,8 @@ class InMemoryOutbox(Outbox):
 
     def backlog(self) -> int:
         with self._store.lock:
-            return len(self._store.outbox) - len(self._store.sent)
+            newly_sent = sum(1 for outbox_id in self._changes.sent if outbox_id not in self._store.sent)
+            return self._store.unsent() + len(self._changes.messages) - newly_sent
 
 
 class InMemoryUnitOfWork(UnitOfWork):
@@ -136,7 +142,7 @@ class InMemoryUnitOfWork(UnitOfWork):
             clashes = sorted(set(changes.added) & set(store.requests))
             if clashes:
                 self._discard()
-                raise ValueError(f"request {clashes[0]} already exists")
+                raise _duplicate(clashes[0])
             store.requests.update(changes.added)
             for request_id, transition in changes.transitions:
                 current = store.requests.get(request_id)
@@ -165,25 +171,32 @@ class InMemoryUnitOfWork(UnitOfWork):
 
 
 class InMemoryOutboxSignal(OutboxSignal):
-    """Wakes relays when an in-memory unit of work commits outbox messages."""
+    """Wakes relays when an in-memory unit of work commits outbox messages. The first `wait`
+    returns at once if messages are already waiting, as a relay that just started needs to know."""
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
-        self._seen = 0
+        self._seen: int | None = None
         self._closed = False
 
     def wait(self, timeout: float) -> bool:
         with self._store.new_messages:
             if self._closed:
                 return False
-            if len(self._store.outbox) != self._seen:
+            if self._seen is None:
                 self._seen = len(self._store.outbox)
-                return True
-            woken = self._store.new_messages.wait(timeout)
+                if self._store.unsent():
+                    return True
+            seen = self._seen
+            self._store.new_messages.wait_for(lambda: self._closed or len(self._store.outbox) != seen, timeout)
             self._seen = len(self._store.outbox)
-            return woken and not self._closed
+            return self._seen != seen and not self._closed
 
     def close(self) -> None:
         with self._store.new_messages:
             self._closed = True
             self._store.new_messages.notify_all()
+
+
+def _duplicate(request_id: str) -> CruncanError:
+    return CruncanError(f"duplicate: request {request_id} already exists")

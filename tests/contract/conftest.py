@@ -1,0 +1,50 @@
+"""The `backend` fixture: every store contract runs once on the in-memory adapters and once on
+Postgres, with the same assertions, so the fakes stay honest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from adapters.memory.store import InMemoryOutboxSignal, InMemoryStore, InMemoryUnitOfWork
+from adapters.postgres.database import PooledPostgres
+from adapters.postgres.signal import PostgresOutboxSignal
+from adapters.postgres.unit_of_work import PeeweeUnitOfWork
+from ports.outbox import OutboxSignal
+from ports.unit_of_work import UnitOfWork
+
+
+@dataclass
+class Backend:
+    name: str
+    unit_of_work: Callable[[], UnitOfWork]
+    new_signal: Callable[[], OutboxSignal]
+    opened: list[OutboxSignal] = field(default_factory=list)
+
+    def signal(self) -> OutboxSignal:
+        """A new signal, as a newly started relay opens it; closed after the test."""
+        signal = self.new_signal()
+        self.opened.append(signal)
+        return signal
+
+
+def memory_backend() -> Backend:
+    store = InMemoryStore()
+    return Backend("memory", lambda: InMemoryUnitOfWork(store), lambda: InMemoryOutboxSignal(store))
+
+
+def postgres_backend(database: PooledPostgres, dsn: str) -> Backend:
+    return Backend("postgres", lambda: PeeweeUnitOfWork(database), lambda: PostgresOutboxSignal(dsn))
+
+
+@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    if request.param == "memory":
+        chosen = memory_backend()
+    else:
+        chosen = postgres_backend(request.getfixturevalue("database"), request.getfixturevalue("clean_postgres"))
+    yield chosen
+    for signal in chosen.opened:
+        signal.close()
