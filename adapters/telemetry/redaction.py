@@ -17,7 +17,7 @@ MIN_SECRET_LENGTH = 4
 _NAMED_SECRET = re.compile(
     r"""(?P<name>["']?\b(?:"""
     + "|".join(re.escape(name) for name in sorted(SECRET_HEADERS | SECRET_FIELDS))
-    + r""")\b["']?\s*[:=]\s*)(?P<quote>["']?)(?:(?P<scheme>bearer|basic)\s+)?[^\s"',;&}\]]+""",
+    + r""")\b["']?\s*[:=]\s*)(?P<quote>["']?)(?>(?:(?P<scheme>bearer|basic)\s+)?)(?!\[REDACTED\])[^\s"',;&}\]]+""",
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"\b(?P<scheme>bearer)\s+[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE)

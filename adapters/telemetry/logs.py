@@ -1,0 +1,87 @@
+"""Standard `logging`: JSON lines on the console, the same records over OTLP, secrets blanked."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, TextIO
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
+from pythonjsonlogger.json import JsonFormatter
+
+from adapters.telemetry.providers import Telemetry
+from adapters.telemetry.redaction import Redactor
+
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+class TraceJsonFormatter(JsonFormatter):
+    """One JSON object per line: time, level, logger, message, `service.name`, the record's extra
+    fields, and `trace_id`/`span_id` (hex) when it was logged inside a span."""
+
+    def __init__(self, service_name: str) -> None:
+        super().__init__(
+            ["levelname", "name", "message"],
+            rename_fields={"levelname": "level", "name": "logger"},
+            static_fields={"service.name": service_name},
+            timestamp=True,
+        )
+
+    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
+        super().add_fields(log_data, record, message_dict)
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            log_data["trace_id"] = trace.format_trace_id(context.trace_id)
+            log_data["span_id"] = trace.format_span_id(context.span_id)
+
+
+class RedactingFilter(logging.Filter):
+    """Blanks secrets in a record's message and extra fields before any handler renders it."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format: leave it for the handler to report
+            return True
+        redacted = self._redactor.text(message)
+        if record.args or redacted != message:
+            record.msg, record.args = redacted, None
+        for name in vars(record).keys() - _STANDARD_ATTRIBUTES:
+            setattr(record, name, self._redactor.field(name, getattr(record, name)))
+        return True
+
+
+class SdkRecordsFilter(logging.Filter):
+    """Keeps the SDK's own records (failed exports above all) off OTLP, so they cannot feed back."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.name.startswith("opentelemetry")
+
+
+class ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The JSON console handler; `configure_logging` replaces an earlier one instead of adding."""
+
+
+def configure_logging(telemetry: Telemetry, *, level: str | int = "INFO", stream: TextIO | None = None) -> None:
+    """Sets the root logger to `level`, writing JSON lines to `stream` (stdout by default) and,
+    when `telemetry` exports logs, the same records over OTLP until `telemetry.shutdown()`."""
+    root = logging.getLogger()
+    root.setLevel(level)
+    for handler in [h for h in root.handlers if isinstance(h, ConsoleHandler)]:
+        root.removeHandler(handler)
+    redacting = RedactingFilter(telemetry.redactor)
+    console = ConsoleHandler(stream or sys.stdout)
+    console.setFormatter(TraceJsonFormatter(telemetry.service_name))
+    console.addFilter(redacting)
+    root.addHandler(console)
+    if telemetry.exports_logs:
+        exported = LoggingHandler(logger_provider=telemetry.logger_provider)
+        exported.addFilter(SdkRecordsFilter())
+        exported.addFilter(redacting)
+        root.addHandler(exported)
+        telemetry.on_shutdown(lambda: root.removeHandler(exported))
