@@ -12,7 +12,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
-    with cruncan("api", "--set", "relay.embedded=false") as url:
+    with cruncan("api", "--set", "relay.embedded=true") as url:
         figures = drive("POST /one (memory)", f"{url}/one", args.concurrency, args.seconds)
     report(f"ingest, in-memory adapters, {args.concurrency} clients, {args.seconds:.0f} s", [figures])
 

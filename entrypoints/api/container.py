@@ -4,7 +4,7 @@ from dependency_injector import containers, providers
 
 from domain.usecases.ingest import IngestRequest
 from domain.usecases.query import GetRequest
-from domain.usecases.relay import RelayOutbox
+from domain.usecases.relay import RelayLoop, RelayOutbox
 from entrypoints.components import Core, Messaging, Storage
 
 
@@ -29,4 +29,11 @@ class ApiContainer(containers.DeclarativeContainer):
         publisher=messaging.publisher,
         clock=core.clock,
         batch_size=config.relay.batch_size,
+    )
+    relay_loop = providers.Singleton(
+        RelayLoop,
+        relay=relay,
+        signal=storage.outbox_signal,
+        poll_interval_s=config.relay.poll_interval_s,
+        retry_backoff_s=config.relay.retry_backoff_s,
     )
