@@ -102,7 +102,7 @@ class OtlpReceiver:
         self._received = _Received()
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-receiver", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="otlp-receiver", daemon=True)
 
     @property
     def endpoint(self) -> str:
@@ -112,6 +112,9 @@ class OtlpReceiver:
     def start(self) -> OtlpReceiver:
         self._thread.start()
         return self
+
+    def _serve(self) -> None:
+        self._server.serve_forever(poll_interval=0.05)
 
     def stop(self) -> None:
         self._server.shutdown()

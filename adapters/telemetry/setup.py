@@ -1,0 +1,145 @@
+"""One call per process, before anything else: traces, metrics and logs configured from `OTEL_*`."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TextIO
+
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.semconv.attributes.deployment_attributes import DEPLOYMENT_ENVIRONMENT_NAME
+from opentelemetry.semconv.attributes.service_attributes import (
+    SERVICE_INSTANCE_ID,
+    SERVICE_NAME,
+    SERVICE_VERSION,
+)
+from opentelemetry.util.http import redact_url
+
+from adapters.telemetry.logs import configure_logging
+from adapters.telemetry.providers import Telemetry, sdk_telemetry
+from adapters.telemetry.redaction import Redactor
+
+log = logging.getLogger(__name__)
+
+PROTOCOL = "http/protobuf"
+SIGNAL_PATHS = {"traces": "v1/traces", "metrics": "v1/metrics", "logs": "v1/logs"}
+
+
+class TelemetryConfigError(ValueError):
+    """An `OTEL_*` variable asks for something this process cannot do."""
+
+
+def configure_telemetry(
+    service_name: str,
+    service_version: str,
+    environment: str,
+    *,
+    console_level: str | int = "INFO",
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+    install_globals: bool = True,
+) -> Telemetry:
+    """Sets up this process's telemetry from the standard `OTEL_*` variables and returns it.
+
+    - `OTEL_SDK_DISABLED=true`: no SDK at all; the API's no-op providers, console logs only.
+    - A signal is exported over OTLP http/protobuf when `OTEL_EXPORTER_OTLP_ENDPOINT` or its
+      `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT` is set, or `OTEL_<SIGNAL>_EXPORTER=otlp` asks for the
+      default endpoint; `OTEL_<SIGNAL>_EXPORTER=none` turns it off. With no endpoint nothing is
+      exported (no connection attempts), yet spans still carry IDs into logs and messages.
+    - Resource: `service.name`, `service.version`, `deployment.environment.name`,
+      `service.instance.id`; `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SERVICE_NAME` override them.
+    - Logs: JSON lines on `stream` (stdout) at `console_level`, blanking `secrets`.
+
+    Call `shutdown()` on the result once the work has drained (it also runs at exit).
+    """
+    redactor = Redactor(secrets)
+    if _flag("OTEL_SDK_DISABLED"):
+        telemetry = Telemetry.disabled(os.environ.get("OTEL_SERVICE_NAME") or service_name, redactor)
+        destinations = "disabled (OTEL_SDK_DISABLED)"
+    else:
+        exports = OtlpExports.from_environment()
+        telemetry = sdk_telemetry(
+            service_resource(service_name, service_version, environment),
+            span_processors=[BatchSpanProcessor(OTLPSpanExporter())] if exports.traces else [],
+            metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())] if exports.metrics else [],
+            log_processors=[BatchLogRecordProcessor(OTLPLogExporter())] if exports.logs else [],
+            redactor=redactor,
+        )
+        destinations = exports.describe()
+        if install_globals:
+            telemetry.install_globals()
+    configure_logging(telemetry, level=console_level, stream=stream)
+    atexit.register(telemetry.shutdown)
+    telemetry.on_shutdown(lambda: atexit.unregister(telemetry.shutdown))
+    log.info("telemetry for %s: %s", telemetry.service_name, destinations)
+    return telemetry
+
+
+def service_resource(service_name: str, service_version: str, environment: str) -> Resource:
+    defaults = {
+        SERVICE_NAME: service_name,
+        SERVICE_VERSION: service_version,
+        DEPLOYMENT_ENVIRONMENT_NAME: environment,
+        SERVICE_INSTANCE_ID: str(uuid.uuid4()),
+    }
+    return Resource.create(defaults).merge(OTELResourceDetector().detect())
+
+
+@dataclass(frozen=True)
+class OtlpExports:
+    """Which signals go out over OTLP, decided from the environment alone."""
+
+    traces: bool
+    metrics: bool
+    logs: bool
+
+    @classmethod
+    def from_environment(cls) -> OtlpExports:
+        return cls(traces=_exported("traces"), metrics=_exported("metrics"), logs=_exported("logs"))
+
+    def describe(self) -> str:
+        sent = [f"{signal} to {redact_url(_endpoint(signal))}" for signal in SIGNAL_PATHS if getattr(self, signal)]
+        return ", ".join(sent) if sent else "console logs only (no OTEL_EXPORTER_OTLP_ENDPOINT)"
+
+
+def _exported(signal: str) -> bool:
+    variable = f"OTEL_{signal.upper()}_EXPORTER"
+    chosen = {name.strip().lower() for name in os.environ.get(variable, "").split(",") if name.strip()}
+    if chosen - {"otlp", "none"}:
+        raise TelemetryConfigError(f"{variable}={os.environ[variable]!r}: only 'otlp' and 'none' are supported")
+    if "otlp" in chosen:
+        wanted = True
+    elif chosen:
+        wanted = False
+    else:
+        wanted = bool(_env(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT") or _env("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    protocol = _env(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL") or _env("OTEL_EXPORTER_OTLP_PROTOCOL") or PROTOCOL
+    if wanted and protocol != PROTOCOL:
+        raise TelemetryConfigError(f"OTLP protocol {protocol!r} for {signal}: only {PROTOCOL!r} is supported")
+    return wanted
+
+
+def _endpoint(signal: str) -> str:
+    specific = _env(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
+    if specific:
+        return specific
+    base = _env("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318"
+    return f"{base.removesuffix('/')}/{SIGNAL_PATHS[signal]}"
+
+
+def _env(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def _flag(name: str) -> bool:
+    return _env(name).lower() == "true"

@@ -1,0 +1,210 @@
+import io
+import json
+import logging
+import os
+import socket
+
+import pytest
+import urllib3
+from opentelemetry.trace import NonRecordingSpan
+
+from adapters.telemetry.setup import OtlpExports, TelemetryConfigError, configure_telemetry
+
+pytest_plugins = ["tests.support.otlp"]
+
+log = logging.getLogger("cruncan.test")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("OTEL_"):
+            monkeypatch.delenv(name)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield monkeypatch
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture
+def console():
+    return io.StringIO()
+
+
+@pytest.fixture
+def started(console):
+    """Calls `configure_telemetry` like an entrypoint would, and shuts every result down after the test."""
+    made = []
+
+    def start(service_name="cruncan-api", **options):
+        telemetry = configure_telemetry(service_name, "1.2.3", "test", stream=console, install_globals=False, **options)
+        made.append(telemetry)
+        return telemetry
+
+    yield start
+    for telemetry in made:
+        telemetry.shutdown()
+
+
+def emit_one_of_each(telemetry):
+    with telemetry.tracer("test").start_as_current_span("POST /one") as span:
+        telemetry.meter("test").create_counter("cruncan.test.calls", unit="{call}").add(3, {"route": "/one"})
+        log.info("handled the request")
+    return f"{span.get_span_context().trace_id:032x}"
+
+
+def test_traces_metrics_and_logs_reach_an_otlp_receiver(otlp_receiver, started, clean_environment):
+    clean_environment.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_receiver.endpoint)
+    telemetry = started("cruncan-api")
+
+    trace_id = emit_one_of_each(telemetry)
+    telemetry.shutdown()
+
+    [span] = otlp_receiver.wait_for(lambda: otlp_receiver.spans_by_trace(trace_id), what="the span")
+    assert span.name == "POST /one"
+    assert span.resource["service.name"] == "cruncan-api"
+    assert span.resource["service.version"] == "1.2.3"
+    assert span.resource["deployment.environment.name"] == "test"
+    assert span.resource["service.instance.id"]
+    [point] = otlp_receiver.wait_for(lambda: otlp_receiver.points("cruncan.test.calls"), what="the counter")
+    assert (point.value, point.unit, point.attributes) == (3, "{call}", {"route": "/one"})
+    assert point.resource["service.name"] == "cruncan-api"
+    logs = otlp_receiver.wait_for(
+        lambda: [r for r in otlp_receiver.logs() if r.body == "handled the request"], what="the log record"
+    )
+    assert [(record.trace_id, record.severity) for record in logs] == [(trace_id, "INFO")]
+
+
+def test_the_environment_names_the_service_and_overrides_resource_attributes(otlp_receiver, started, clean_environment):
+    clean_environment.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_receiver.endpoint)
+    clean_environment.setenv("OTEL_SERVICE_NAME", "cruncan-api-canary")
+    clean_environment.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=staging,team=payments")
+    telemetry = started("cruncan-api")
+
+    trace_id = emit_one_of_each(telemetry)
+    telemetry.shutdown()
+
+    [span] = otlp_receiver.wait_for(lambda: otlp_receiver.spans_by_trace(trace_id), what="the span")
+    assert span.resource["service.name"] == "cruncan-api-canary"
+    assert span.resource["deployment.environment.name"] == "staging"
+    assert span.resource["team"] == "payments"
+    assert span.resource["service.version"] == "1.2.3"
+
+
+def test_metrics_are_exported_at_the_interval_the_environment_sets(otlp_receiver, started, clean_environment):
+    clean_environment.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_receiver.endpoint)
+    clean_environment.setenv("OTEL_METRIC_EXPORT_INTERVAL", "100")
+    telemetry = started()
+
+    telemetry.meter("test").create_counter("cruncan.test.ticks").add(1)
+
+    otlp_receiver.wait_for(lambda: otlp_receiver.requests("/v1/metrics") >= 2, what="two periodic metric exports")
+
+
+def test_a_signal_specific_endpoint_or_exporter_choice_applies_to_that_signal_only(
+    otlp_receiver, started, clean_environment
+):
+    clean_environment.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"{otlp_receiver.endpoint}/v1/traces")
+    clean_environment.setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", f"{otlp_receiver.endpoint}/v1/logs")
+    clean_environment.setenv("OTEL_LOGS_EXPORTER", "none")
+    telemetry = started()
+
+    trace_id = emit_one_of_each(telemetry)
+    telemetry.shutdown()
+
+    otlp_receiver.wait_for(lambda: otlp_receiver.spans_by_trace(trace_id), what="the span")
+    assert otlp_receiver.requests("/v1/metrics") == 0
+    assert otlp_receiver.requests("/v1/logs") == 0
+
+
+def test_compressed_exports_are_received(otlp_receiver, started, clean_environment):
+    clean_environment.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_receiver.endpoint)
+    clean_environment.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
+    telemetry = started()
+
+    trace_id = emit_one_of_each(telemetry)
+    telemetry.shutdown()
+
+    otlp_receiver.wait_for(lambda: otlp_receiver.spans_by_trace(trace_id), what="the gzip-compressed span")
+
+
+def test_without_an_endpoint_nothing_is_exported_yet_logs_carry_trace_ids(started, console):
+    from tests.support.otlp import OtlpReceiver
+
+    default_port = socket.socket()
+    try:
+        default_port.bind(("127.0.0.1", 4318))
+    except OSError as exc:
+        pytest.fail(f"port 4318 (the default OTLP/HTTP endpoint) is taken, so this test cannot watch it: {exc}")
+    default_port.close()
+    receiver = OtlpReceiver(port=4318).start()
+    try:
+        telemetry = started()
+        assert OtlpExports.from_environment() == OtlpExports(traces=False, metrics=False, logs=False)
+
+        trace_id = emit_one_of_each(telemetry)
+        telemetry.shutdown()
+
+        assert receiver.requests("/v1/traces") + receiver.requests("/v1/metrics") + receiver.requests("/v1/logs") == 0
+    finally:
+        receiver.stop()
+    lines = [json.loads(line) for line in console.getvalue().splitlines()]
+    assert "console logs only" in lines[0]["message"]
+    assert [line["trace_id"] for line in lines if line["message"] == "handled the request"] == [trace_id]
+
+
+def test_sdk_disabled_gives_the_no_op_api_and_console_logs(otlp_receiver, started, clean_environment, console):
+    clean_environment.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_receiver.endpoint)
+    clean_environment.setenv("OTEL_SDK_DISABLED", "true")
+    telemetry = started("cruncan-worker")
+
+    with telemetry.tracer().start_as_current_span("process one-request") as span:
+        log.info("inside a no-op span")
+    telemetry.meter().create_counter("cruncan.test.calls").add(1)
+    telemetry.shutdown()
+
+    assert not telemetry.enabled
+    assert isinstance(span, NonRecordingSpan)
+    assert not span.get_span_context().is_valid
+    [line] = [json.loads(line) for line in console.getvalue().splitlines() if "no-op" in line]
+    assert line["service.name"] == "cruncan-worker"
+    assert "trace_id" not in line
+    assert otlp_receiver.requests("/v1/traces") + otlp_receiver.requests("/v1/metrics") == 0
+    assert otlp_receiver.requests("/v1/logs") == 0
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "complaint"),
+    [
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "only 'http/protobuf'"),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json", "only 'http/protobuf'"),
+        ("OTEL_METRICS_EXPORTER", "prometheus", "only 'otlp' and 'none'"),
+    ],
+)
+def test_an_exporter_this_process_cannot_run_is_refused_at_startup(
+    started, clean_environment, variable, value, complaint
+):
+    clean_environment.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    clean_environment.setenv(variable, value)
+
+    with pytest.raises(TelemetryConfigError, match=complaint):
+        started()
+
+
+def test_shutdown_may_be_called_again(started):
+    telemetry = started()
+
+    telemetry.shutdown()
+    telemetry.shutdown()
+
+
+def test_the_receiver_refuses_what_an_otlp_collector_would_refuse(otlp_receiver):
+    http = urllib3.PoolManager(retries=False)
+
+    assert http.request("POST", f"{otlp_receiver.endpoint}/v1/profiles", body=b"").status == 404
+    json_body = {"Content-Type": "application/json"}
+    assert http.request("POST", f"{otlp_receiver.endpoint}/v1/traces", body=b"{}", headers=json_body).status == 415
+    protobuf = {"Content-Type": "application/x-protobuf"}
+    assert http.request("POST", f"{otlp_receiver.endpoint}/v1/logs", body=b"\xff\xff", headers=protobuf).status == 400
+    assert otlp_receiver.logs() == []
