@@ -20,8 +20,8 @@ class PostgresOutboxSignal(OutboxSignal):
     """Wakes on the NOTIFY that the outbox trigger sends when an insert commits.
 
     LISTEN needs a session of its own, so this holds one connection outside the pool, opened
-    at the first `wait`. When that connection drops, `wait` reconnects and returns True, since
-    notifications may have been missed; if it cannot reconnect it raises `StoreUnavailable`
+    at the first `wait`. On (re)connecting it reports messages already waiting, so none committed
+    while it was not listening is missed. When it cannot connect it raises `StoreUnavailable`,
     and tries again on the next call. TCP keepalives notice a server that vanished silently.
     """
 
@@ -34,16 +34,20 @@ class PostgresOutboxSignal(OutboxSignal):
         self._wakeup_reader, self._wakeup_writer = socket.socketpair()
 
     def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
         with self._waiting:
-            if self._closed.is_set():
-                return False
-            if self._connection is None:
-                return self._listen()
-            try:
-                return self._await_notification(self._connection, timeout)
-            except psycopg2.Error:
-                self._disconnect()
-                return self._listen()
+            while not self._closed.is_set():
+                connection = self._connection
+                if connection is None:
+                    connection, already_waiting = self._listen()
+                    self._connection = connection
+                    if already_waiting:
+                        return True
+                try:
+                    return self._await_notification(connection, deadline)
+                except psycopg2.Error:
+                    self._disconnect()
+            return False
 
     def close(self) -> None:
         if self._closed.is_set():
@@ -55,8 +59,8 @@ class PostgresOutboxSignal(OutboxSignal):
             self._wakeup_reader.close()
             self._wakeup_writer.close()
 
-    def _listen(self) -> bool:
-        """Connects and listens; True when messages are already waiting, as they may have been
+    def _listen(self) -> tuple[psycopg2.extensions.connection, bool]:
+        """A listening connection, and whether messages are already waiting: they may have been
         committed before the LISTEN."""
         with translated_errors():
             connection = psycopg2.connect(
@@ -77,11 +81,9 @@ class PostgresOutboxSignal(OutboxSignal):
             except BaseException:
                 connection.close()
                 raise
-        self._connection = connection
-        return bool(row and row[0])
+        return connection, bool(row and row[0])
 
-    def _await_notification(self, connection: psycopg2.extensions.connection, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
+    def _await_notification(self, connection: psycopg2.extensions.connection, deadline: float) -> bool:
         while True:
             connection.poll()
             if connection.notifies:

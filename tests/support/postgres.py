@@ -90,3 +90,30 @@ def empty_database(postgres_server: str) -> Iterator[Callable[[], str]]:
     """Makes unmigrated databases on demand, dropped after the test, and returns their DSNs."""
     with ExitStack() as stack:
         yield lambda: stack.enter_context(temporary_database("empty"))
+
+
+@pytest.fixture
+def unreachable_dsn() -> str:
+    """The DSN of a Postgres that is not there: a local port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"postgresql://postgres@127.0.0.1:{port}/cruncan"
+
+
+def server_connections(dsn: str, application_name: str) -> list[int]:
+    """The backend PIDs of the connections to `dsn`'s database that `application_name` holds."""
+    with closing(admin_connection(dsn)) as connection:
+        cursor = connection.cursor()
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+            (application_name,),
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def terminate(pids: list[int]) -> None:
+    with closing(admin_connection()) as connection:
+        cursor = connection.cursor()
+        for pid in pids:
+            cursor.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))

@@ -1,0 +1,149 @@
+"""Whatever goes wrong with Postgres reaches the core as a domain error, never as a driver's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from adapters.postgres.database import APPLICATION_NAME, PooledPostgres, close_database, connect_database
+from adapters.postgres.probe import PostgresProbe
+from adapters.postgres.schema import migrate, schema_status
+from adapters.postgres.signal import PostgresOutboxSignal
+from adapters.postgres.unit_of_work import PeeweeUnitOfWork
+from domain.model.errors import StoreUnavailable
+from domain.model.message import OutboxMessage
+from domain.model.request import DataItem, OneRequest, RequestStatus, StoredRequest
+from tests.support.postgres import server_connections, terminate
+
+pytestmark = pytest.mark.postgres
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def a_request(request_id: str) -> StoredRequest:
+    return StoredRequest(request_id, OneRequest("u", "p", (DataItem("k", "v"),)), RequestStatus.ACCEPTED, NOW, NOW)
+
+
+def ingest(uow: PeeweeUnitOfWork, request_id: str) -> None:
+    with uow:
+        uow.requests.add(a_request(request_id))
+        uow.outbox.add(OutboxMessage(request_id, b"{}", NOW))
+        uow.commit()
+
+
+def pool(dsn: str, pool_size: int = 4, statement_timeout_ms: int = 5000, ping_after_s: float = 1.0) -> PooledPostgres:
+    return connect_database(
+        dsn,
+        pool_size=pool_size,
+        connect_timeout_s=1,
+        stale_timeout_s=300,
+        statement_timeout_ms=statement_timeout_ms,
+        ping_after_s=ping_after_s,
+    )
+
+
+def in_unit(work: Callable[[PeeweeUnitOfWork], object]) -> Callable[[PooledPostgres, str], object]:
+    def call(database: PooledPostgres, dsn: str) -> object:
+        with PeeweeUnitOfWork(database) as uow:
+            return work(uow)
+
+    return call
+
+
+def wait_once(signal: PostgresOutboxSignal) -> bool:
+    try:
+        return signal.wait(1)
+    finally:
+        signal.close()
+
+
+UNREACHABLE: dict[str, Callable[[PooledPostgres, str], object]] = {
+    "ingest": lambda database, dsn: ingest(PeeweeUnitOfWork(database), "r1"),
+    "get": in_unit(lambda uow: uow.requests.get("r1")),
+    "record_status": in_unit(lambda uow: uow.requests.record_status(["r1"], RequestStatus.PUBLISHED, NOW)),
+    "claim_pending": in_unit(lambda uow: uow.outbox.claim_pending(10)),
+    "backlog": in_unit(lambda uow: uow.outbox.backlog()),
+    "probe": lambda database, dsn: PostgresProbe(database).check(),
+    "signal": lambda database, dsn: wait_once(PostgresOutboxSignal(dsn)),
+    "migrate": lambda database, dsn: migrate(dsn),
+    "schema_status": lambda database, dsn: schema_status(dsn),
+}
+
+
+@pytest.mark.parametrize("call", UNREACHABLE.values(), ids=UNREACHABLE.keys())
+def test_an_unreachable_server_is_store_unavailable(
+    unreachable_dsn: str, call: Callable[[PooledPostgres, str], object]
+) -> None:
+    database = pool(unreachable_dsn)
+
+    with pytest.raises(StoreUnavailable):
+        call(database, unreachable_dsn)
+    close_database(database)
+
+
+def test_a_unit_of_work_that_never_reached_the_server_exits_quietly(unreachable_dsn: str) -> None:
+    database = pool(unreachable_dsn)
+    with PeeweeUnitOfWork(database) as uow:
+        uow.requests.add(a_request("r1"))
+        with pytest.raises(StoreUnavailable):
+            uow.requests.get("r1")
+
+
+def test_an_exhausted_pool_is_store_unavailable_until_a_connection_comes_back(clean_postgres: str) -> None:
+    database = pool(clean_postgres, pool_size=1)
+    with PeeweeUnitOfWork(database) as holder:
+        assert holder.requests.get("r1") is None
+        with pytest.raises(StoreUnavailable, match="busy"), PeeweeUnitOfWork(database) as starved:
+            starved.outbox.backlog()
+    ingest(PeeweeUnitOfWork(database), "r1")
+    close_database(database)
+
+
+def test_a_statement_stuck_past_the_timeout_is_store_unavailable(clean_postgres: str) -> None:
+    database = pool(clean_postgres, statement_timeout_ms=200)
+    ingest(PeeweeUnitOfWork(database), "r1")
+
+    with PeeweeUnitOfWork(database) as holder:
+        assert holder.requests.record_status(["r1"], RequestStatus.PUBLISHED, NOW) == 1
+        with pytest.raises(StoreUnavailable, match="timed out"), PeeweeUnitOfWork(database) as blocked:
+            blocked.requests.record_status(["r1"], RequestStatus.FAILED, NOW, reason="stuck")
+        holder.commit()
+
+    with PeeweeUnitOfWork(database) as uow:
+        assert uow.requests.get("r1").status == RequestStatus.PUBLISHED  # type: ignore[union-attr]
+    close_database(database)
+
+
+def test_an_unmigrated_database_is_store_unavailable_with_the_way_out(empty_database: Callable[[], str]) -> None:
+    database = pool(empty_database())
+
+    with pytest.raises(StoreUnavailable, match="cruncan migrate"):
+        ingest(PeeweeUnitOfWork(database), "r1")
+    with pytest.raises(StoreUnavailable, match=r"0001\.request.*cruncan migrate"):
+        PostgresProbe(database).check()
+    close_database(database)
+
+
+def test_a_connection_the_server_dropped_fails_once_and_is_not_lent_again(clean_postgres: str) -> None:
+    database = pool(clean_postgres, pool_size=1, ping_after_s=3600)
+    ingest(PeeweeUnitOfWork(database), "r1")
+    terminate(server_connections(clean_postgres, APPLICATION_NAME))
+
+    with pytest.raises(StoreUnavailable):
+        ingest(PeeweeUnitOfWork(database), "r2")
+    ingest(PeeweeUnitOfWork(database), "r3")
+
+    with PeeweeUnitOfWork(database) as uow:
+        assert [uow.requests.get(r) is not None for r in ("r1", "r2", "r3")] == [True, False, True]
+    close_database(database)
+
+
+def test_an_idle_connection_is_checked_and_replaced_before_it_is_lent(clean_postgres: str) -> None:
+    database = pool(clean_postgres, pool_size=1, ping_after_s=0)
+    ingest(PeeweeUnitOfWork(database), "r1")
+    terminate(server_connections(clean_postgres, APPLICATION_NAME))
+
+    ingest(PeeweeUnitOfWork(database), "r2")
+    close_database(database)

@@ -1,0 +1,100 @@
+"""The pool opens connections lazily, lends each unit of work its own, and reuses them."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+
+from adapters.postgres.database import APPLICATION_NAME, PooledPostgres, close_database, connect_database
+from adapters.postgres.unit_of_work import PeeweeUnitOfWork
+from domain.model.message import OutboxMessage
+from domain.model.request import OneRequest, RequestStatus, StoredRequest
+from tests.support.postgres import server_connections
+
+pytestmark = pytest.mark.postgres
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def pool(dsn: str, pool_size: int) -> PooledPostgres:
+    return connect_database(
+        dsn, pool_size=pool_size, connect_timeout_s=5, stale_timeout_s=300, statement_timeout_ms=5000
+    )
+
+
+def ingest(database: PooledPostgres, request_id: str) -> None:
+    with PeeweeUnitOfWork(database) as uow:
+        uow.requests.add(StoredRequest(request_id, OneRequest("u", "p"), RequestStatus.ACCEPTED, NOW, NOW))
+        uow.outbox.add(OutboxMessage(request_id, b"{}", NOW))
+        uow.commit()
+
+
+def backlog(database: PooledPostgres) -> int:
+    with PeeweeUnitOfWork(database) as uow:
+        return uow.outbox.backlog()
+
+
+def test_no_connection_is_opened_until_a_unit_of_work_needs_one(clean_postgres: str) -> None:
+    database = pool(clean_postgres, pool_size=4)
+    with PeeweeUnitOfWork(database) as uow:
+        uow.requests.add(StoredRequest("r1", OneRequest("u", "p"), RequestStatus.ACCEPTED, NOW, NOW))
+        assert server_connections(clean_postgres, APPLICATION_NAME) == []
+
+    assert server_connections(clean_postgres, APPLICATION_NAME) == []
+    close_database(database)
+
+
+def test_units_of_work_in_turn_reuse_one_connection(clean_postgres: str) -> None:
+    database = pool(clean_postgres, pool_size=4)
+
+    for i in range(20):
+        ingest(database, f"r{i}")
+
+    assert backlog(database) == 20
+    assert len(server_connections(clean_postgres, APPLICATION_NAME)) == 1
+    close_database(database)
+    assert server_connections(clean_postgres, APPLICATION_NAME) == []
+
+
+def test_units_of_work_at_once_hold_a_connection_each(clean_postgres: str) -> None:
+    database = pool(clean_postgres, pool_size=4)
+    with PeeweeUnitOfWork(database) as first, PeeweeUnitOfWork(database) as second:
+        first.outbox.backlog()
+        second.outbox.backlog()
+        assert len(server_connections(clean_postgres, APPLICATION_NAME)) == 2
+    close_database(database)
+
+
+def test_more_threads_than_connections_share_the_pool(clean_postgres: str) -> None:
+    database = pool(clean_postgres, pool_size=3)
+
+    with ThreadPoolExecutor(8) as threads:
+        for future in [threads.submit(ingest, database, f"r{i}") for i in range(200)]:
+            future.result(timeout=60)
+
+    assert backlog(database) == 200
+    assert 1 <= len(server_connections(clean_postgres, APPLICATION_NAME)) <= 3
+    close_database(database)
+
+
+def test_connections_run_in_utc_with_the_statement_timeout(clean_postgres: str) -> None:
+    database = connect_database(
+        clean_postgres, pool_size=1, connect_timeout_s=5, stale_timeout_s=300, statement_timeout_ms=1234
+    )
+    connection = database.lend()
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SELECT current_setting('TimeZone'), current_setting('statement_timeout')")
+        assert cursor.fetchone() == ("UTC", "1234ms")
+    finally:
+        database.give_back(connection)
+    close_database(database)
+
+
+def test_a_dsn_without_a_database_is_refused_at_once() -> None:
+    with pytest.raises(ValueError, match="must name a database"):
+        connect_database(
+            "host=127.0.0.1 user=postgres", pool_size=1, connect_timeout_s=1, stale_timeout_s=1, statement_timeout_ms=1
+        )
