@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dependency_injector import providers
 
+from domain.model.errors import CruncanError
 from entrypoints.settings import SettingsError, load_settings
 
 Command = Callable[[providers.Configuration], int]
@@ -22,6 +23,21 @@ def _api(settings: providers.Configuration) -> int:
     return run(settings)
 
 
+def _relay(settings: providers.Configuration) -> int:
+    from entrypoints.relay.main import run
+
+    return run(settings)
+
+
+def _migrate(settings: providers.Configuration) -> int:
+    from entrypoints.components import Storage
+
+    storage = Storage(config=settings.storage())
+    applied = storage.migrate()
+    print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "the schema is up to date")
+    return 0
+
+
 def _demo(settings: providers.Configuration) -> int:
     from entrypoints.demo.main import run
 
@@ -30,6 +46,8 @@ def _demo(settings: providers.Configuration) -> int:
 
 COMMANDS: dict[str, tuple[Command, str]] = {
     "api": (_api, "serve the ingestion API (and the outbox relay, unless relay.embedded is false)"),
+    "relay": (_relay, "publish the transactional outbox to Kafka (for running relays apart from the API)"),
+    "migrate": (_migrate, "apply the database migrations this release knows (idempotent, safe to run concurrently)"),
     "demo": (_demo, "run the whole flow in one process, in memory, on 127.0.0.1:8099"),
 }
 
@@ -76,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"cruncan: configuration error: {exc}", file=sys.stderr)
         return 2
+    except CruncanError as exc:
+        print(f"cruncan {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,37 +1,89 @@
-"""Containers shared by the entrypoints: which adapter serves each port is chosen here, by configuration."""
+"""Containers shared by the entrypoints: which adapter serves each port is chosen here, by configuration.
+
+Resources (pools, producers, listeners) start on first use and stop with `shutdown_resources()`, so
+an entrypoint opens only what its configuration selects.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from dependency_injector import containers, providers
 
+from adapters.kafka.probe import KafkaProbe
+from adapters.kafka.producer import KafkaPublisher
 from adapters.memory.broker import InMemoryBroker, InMemoryPublisher
 from adapters.memory.probe import InProcessProbe
 from adapters.memory.store import InMemoryOutboxSignal, InMemoryStore, InMemoryUnitOfWork
+from adapters.postgres.database import PooledPostgres, close_database, connect_database
+from adapters.postgres.probe import PostgresProbe
+from adapters.postgres.schema import migrate
+from adapters.postgres.signal import PostgresOutboxSignal
+from adapters.postgres.unit_of_work import PeeweeUnitOfWork
 from adapters.system import SystemClock, outbound_ipv4
 from domain.model.snowflake import node_from_ipv4
 from domain.services.snowflake import SnowflakeIdGenerator
+from domain.usecases.relay import RelayLoop, RelayOutbox
+from ports.clock import Clock
+from ports.outbox import OutboxSignal
 
 
 def node_id(node_ip: str | None) -> int:
     return node_from_ipv4(node_ip or outbound_ipv4())
 
 
+def postgres_pool(
+    dsn: str, pool_size: int, connect_timeout_s: float, stale_timeout_s: float, statement_timeout_ms: int
+) -> Iterator[PooledPostgres]:
+    database = connect_database(dsn, pool_size, connect_timeout_s, stale_timeout_s, statement_timeout_ms)
+    yield database
+    close_database(database)
+
+
+def closing_signal(signal: OutboxSignal) -> Iterator[OutboxSignal]:
+    yield signal
+    signal.close()
+
+
+def kafka_publisher(shutdown_timeout_s: float, **settings: object) -> Iterator[KafkaPublisher]:
+    publisher = KafkaPublisher(**settings)  # type: ignore[arg-type]
+    yield publisher
+    publisher.close(shutdown_timeout_s)
+
+
 class Storage(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True)
 
     memory_store = providers.Singleton(InMemoryStore)
+    migrate = providers.Callable(migrate, dsn=config.postgres.dsn)
+    database = providers.Resource(
+        postgres_pool,
+        dsn=config.postgres.dsn,
+        pool_size=config.postgres.pool_size,
+        connect_timeout_s=config.postgres.connect_timeout_s,
+        stale_timeout_s=config.postgres.stale_timeout_s,
+        statement_timeout_ms=config.postgres.statement_timeout_ms,
+    )
 
     unit_of_work = providers.Selector(
         config.backend,
         memory=providers.Factory(InMemoryUnitOfWork, store=memory_store),
+        postgres=providers.Factory(PeeweeUnitOfWork, database=database),
     )
     outbox_signal = providers.Selector(
         config.backend,
-        memory=providers.Singleton(InMemoryOutboxSignal, store=memory_store),
+        memory=providers.Resource(closing_signal, providers.Singleton(InMemoryOutboxSignal, store=memory_store)),
+        postgres=providers.Resource(
+            closing_signal,
+            providers.Singleton(
+                PostgresOutboxSignal, dsn=config.postgres.dsn, connect_timeout_s=config.postgres.connect_timeout_s
+            ),
+        ),
     )
     probe = providers.Selector(
         config.backend,
         memory=providers.Singleton(InProcessProbe, name="store"),
+        postgres=providers.Singleton(PostgresProbe, database=database),
     )
 
 
@@ -43,10 +95,22 @@ class Messaging(containers.DeclarativeContainer):
     publisher = providers.Selector(
         config.backend,
         memory=providers.Singleton(InMemoryPublisher, broker=memory_broker, topic=config.kafka.topic),
+        kafka=providers.Resource(
+            kafka_publisher,
+            shutdown_timeout_s=config.kafka.close_timeout_s,
+            bootstrap_servers=config.kafka.bootstrap_servers,
+            topic=config.kafka.topic,
+            partitions=config.kafka.partitions,
+            replication_factor=config.kafka.replication_factor,
+            linger_ms=config.kafka.linger_ms,
+            delivery_timeout_ms=config.kafka.delivery_timeout_ms,
+            request_timeout_ms=config.kafka.request_timeout_ms,
+        ),
     )
     probe = providers.Selector(
         config.backend,
         memory=providers.Singleton(InProcessProbe, name="broker"),
+        kafka=providers.Singleton(KafkaProbe, bootstrap_servers=config.kafka.bootstrap_servers),
     )
 
 
@@ -59,4 +123,28 @@ class Core(containers.DeclarativeContainer):
         clock=clock,
         node=providers.Callable(node_id, config.ids.node_ip),
         backwards_tolerance_ms=config.ids.backwards_tolerance_ms,
+    )
+
+
+class Relaying(containers.DeclarativeContainer):
+    """The outbox relay, on the storage and messaging of whichever entrypoint embeds it."""
+
+    config = providers.Configuration(strict=True)
+    clock: providers.Dependency[Clock] = providers.Dependency()
+    storage = providers.DependenciesContainer()
+    messaging = providers.DependenciesContainer()
+
+    relay = providers.Singleton(
+        RelayOutbox,
+        uow=storage.unit_of_work.provider,
+        publisher=messaging.publisher,
+        clock=clock,
+        batch_size=config.relay.batch_size,
+    )
+    loop = providers.Singleton(
+        RelayLoop,
+        relay=relay,
+        signal=storage.outbox_signal,
+        poll_interval_s=config.relay.poll_interval_s,
+        retry_backoff_s=config.relay.retry_backoff_s,
     )

@@ -23,14 +23,18 @@ def build_container(settings: providers.Configuration) -> ApiContainer:
 
 
 def api_services(container: ApiContainer) -> tuple[WaitressServer, list[tuple[Service, float]]]:
-    """The API's services in start order: the relay first, the HTTP server last (so it drains first)."""
+    """The API's services in start order: the relay first, the HTTP server last (so it drains first).
+
+    Everything the configuration selects is built here, on one thread, before any request arrives."""
     config = container.config
+    container.probes()
+    container.ingest()
     server = WaitressServer(
         create_app(container), host=config.http.host(), port=config.http.port(), threads=config.http.threads()
     )
     services: list[tuple[Service, float]] = []
     if config.relay.embedded():
-        relay = BackgroundLoop("outbox relay", container.relay_loop().run)
+        relay = BackgroundLoop("outbox relay", container.relaying.loop().run)
         services.append((relay, config.relay.shutdown_timeout_s()))
     services.append((server, config.http.shutdown_timeout_s()))
     return server, services
@@ -38,7 +42,6 @@ def api_services(container: ApiContainer) -> tuple[WaitressServer, list[tuple[Se
 
 def run(settings: providers.Configuration, announce: Callable[[str], None] = log.info) -> int:
     container = build_container(settings)
-    container.init_resources()
     try:
         server, services = api_services(container)
         clean = run_until_signalled(services, on_started=lambda: announce(f"cruncan api listening on {server.url}"))

@@ -28,7 +28,7 @@ def instructions(url: str) -> str:
 def run(settings: providers.Configuration, announce: Callable[[str], None] = print) -> int:
     settings.from_dict(IN_MEMORY)
     container = build_container(settings)
-    container.init_resources()
+
     try:
         server, services = api_services(container)
         clean = run_until_signalled(services, on_started=lambda: announce(instructions(server.url)))

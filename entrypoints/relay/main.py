@@ -1,0 +1,29 @@
+"""`cruncan relay`: publish the outbox until SIGINT/SIGTERM; several may run at once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from dependency_injector import providers
+
+from entrypoints.lifecycle import run_until_signalled
+from entrypoints.relay.container import RelayContainer
+from entrypoints.runtime import BackgroundLoop
+
+log = logging.getLogger(__name__)
+
+
+def run(settings: providers.Configuration, announce: Callable[[str], None] = log.info) -> int:
+    container = RelayContainer()
+    container.config.from_dict(settings())
+    try:
+        relay = BackgroundLoop("outbox relay", container.relaying.loop().run)
+        topic = container.config.messaging.kafka.topic()
+        clean = run_until_signalled(
+            [(relay, container.config.relay.shutdown_timeout_s())],
+            on_started=lambda: announce(f"cruncan relay publishing the outbox to {topic}"),
+        )
+    finally:
+        container.shutdown_resources()
+    return 0 if clean else 1
