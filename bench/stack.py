@@ -1,0 +1,30 @@
+"""Real servers for benchmarks: a fresh, migrated Postgres database and a Tansu broker."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from adapters.postgres.schema import migrate
+from tests.support.kafka import TansuBroker, free_port, tansu_binary
+from tests.support.postgres import temporary_database
+
+
+@contextmanager
+def real_stack() -> Iterator[dict[str, str]]:
+    """Yields the environment that points `cruncan` at a fresh database and a running broker."""
+    with temporary_database("bench") as dsn, tempfile.TemporaryDirectory() as scratch:
+        migrate(dsn)
+        broker = TansuBroker(tansu_binary(), free_port(), Path(scratch) / "broker.log")
+        broker.start()
+        try:
+            yield {
+                "CRUNCAN_STORAGE__BACKEND": "postgres",
+                "CRUNCAN_STORAGE__POSTGRES__DSN": dsn,
+                "CRUNCAN_MESSAGING__BACKEND": "kafka",
+                "CRUNCAN_MESSAGING__KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            }
+        finally:
+            broker.stop()
