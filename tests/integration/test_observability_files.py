@@ -7,6 +7,7 @@ checked against `EMITTED`, the one list of what cruncan's code records.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shlex
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "observability"
 COMPOSE_FILE = STACK / "docker-compose.yml"
 ROOT_COMPOSE_FILE = ROOT / "docker-compose.yml"
+OWN_INSTRUMENTS = ROOT / "adapters" / "telemetry" / "metrics.py"
 GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
 SIGNAL_STORES = {"traces": "grafana/tempo", "metrics": "prom/prometheus", "logs": "grafana/loki"}
 DATASOURCE_STORES = {"prometheus": "prom/prometheus", "tempo": "grafana/tempo", "loki": "grafana/loki"}
@@ -36,6 +38,7 @@ class Instrument:
     kind: str
     unit: str
     attributes: tuple[str, ...] = ()
+    library: str | None = None
 
 
 # What cruncan records (OpenTelemetry instrument names). The dashboard may chart these and nothing else.
@@ -48,19 +51,29 @@ EMITTED = (
         "http.server.request.duration",
         "histogram",
         "s",
-        ("http.request.method", "http.response.status_code", "http.route", "url.scheme"),
+        ("http.request.method", "http.response.status_code", "http.route", "url.scheme", "network.protocol.version"),
+        library="opentelemetry-instrumentation-flask",
     ),
     Instrument("cruncan.outbox.backlog", "gauge", "{message}"),
     Instrument("cruncan.outbox.publish.duration", "histogram", "s"),
     Instrument("cruncan.outbox.published", "counter", "{message}"),
     Instrument("cruncan.worker.messages.processed", "counter", "{message}", ("cruncan.outcome",)),
-    Instrument("cruncan.worker.messages.retried", "counter", "{message}"),
+    Instrument("cruncan.worker.messages.retried", "counter", "{retry}"),
     Instrument("cruncan.worker.messages.dead_lettered", "counter", "{message}"),
     Instrument("cruncan.worker.forward.duration", "histogram", "s"),
     Instrument("cruncan.token.fetches", "counter", "{fetch}", ("cruncan.outcome",)),
 )
 
 _UNIT_WORDS = {"s": "seconds", "ms": "milliseconds", "By": "bytes"}
+_CREATE_KINDS = {
+    "create_counter": "counter",
+    "create_observable_counter": "counter",
+    "create_histogram": "histogram",
+    "create_gauge": "gauge",
+    "create_observable_gauge": "gauge",
+    "create_up_down_counter": "gauge",
+    "create_observable_up_down_counter": "gauge",
+}
 _PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless"}
 _PROMQL_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
 
@@ -82,6 +95,17 @@ def prometheus_series(instrument: Instrument) -> set[str]:
     if instrument.kind == "histogram":
         return {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
     return {name}
+
+
+def instruments_created_in(path: Path) -> Iterator[tuple[str, str, str]]:
+    """(name, kind, unit) of every `meter.create_*("name", unit=...)` call in a module."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _CREATE_KINDS:
+            name = node.args[0]
+            unit = next((keyword.value for keyword in node.keywords if keyword.arg == "unit"), None)
+            assert isinstance(name, ast.Constant), f"{path.name}:{node.lineno} names an instrument by a variable"
+            assert isinstance(unit, ast.Constant), f"{path.name}:{node.lineno} gives {name.value} no literal unit"
+            yield name.value, _CREATE_KINDS[node.func.attr], unit.value
 
 
 def metrics_in(expression: str) -> set[str]:
@@ -227,6 +251,13 @@ def reaches(services: dict[str, Service], endpoint: str, image: str) -> None:
     assert host in services, f"{endpoint} names {host!r}, which the observability compose does not define"
     assert services[host].image == image, f"{endpoint} reaches {services[host].image}, expected {image}"
     assert port in listening_ports(services[host]), f"{endpoint}: {host} does not listen on port {port}"
+
+
+def test_emitted_lists_exactly_the_instruments_cruncan_creates():
+    own = {(instrument.name, instrument.kind, instrument.unit) for instrument in EMITTED if not instrument.library}
+
+    assert OWN_INSTRUMENTS.is_file(), f"cruncan's instruments are no longer created in {OWN_INSTRUMENTS}"
+    assert set(instruments_created_in(OWN_INSTRUMENTS)) == own
 
 
 def test_pipelines_use_only_components_the_collector_defines(collector):
