@@ -21,6 +21,7 @@ import pytest
 import yaml
 from dependency_injector import providers
 
+from adapters.http import third_party_client, token_client
 from entrypoints.cli import build_parser
 from entrypoints.settings import DEFAULTS, ENV_PREFIX, SettingsError, load_settings, setting
 
@@ -40,8 +41,6 @@ KAFKA_CLIENTS = {
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 POSTGRES_PORT = 5432
 WIREMOCK_MAPPINGS_DIR = "/home/wiremock/mappings"
-TOKEN_PATH = "/v2/oauth/token"
-THIRD_PARTY_PATH = "/three"
 
 _COMPOSE_VARIABLE = re.compile(r"\$\$|\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}")
 
@@ -383,7 +382,7 @@ def mappings_for(mappings: list[dict[str, Any]], path: str) -> list[dict[str, An
 
 def test_wiremock_issues_a_token_for_the_worker_credentials(services, monkeypatch):
     token = services["worker"].settings(monkeypatch).token
-    grant = mappings_for(wiremock_mappings(services), TOKEN_PATH)[0]
+    grant = mappings_for(wiremock_mappings(services), token_client.ENDPOINT)[0]
     body = " ".join(pattern.get("contains", "") for pattern in grant["request"].get("bodyPatterns", []))
 
     assert grant["request"]["basicAuthCredentials"] == {
@@ -398,8 +397,8 @@ def test_wiremock_issues_a_token_for_the_worker_credentials(services, monkeypatc
 
 def test_wiremock_accepts_a_forward_that_carries_the_issued_token(services):
     mappings = wiremock_mappings(services)
-    issued = mappings_for(mappings, TOKEN_PATH)[0]["response"]["jsonBody"]
-    accepted = mappings_for(mappings, THIRD_PARTY_PATH)[0]
+    issued = mappings_for(mappings, token_client.ENDPOINT)[0]["response"]["jsonBody"]
+    accepted = mappings_for(mappings, third_party_client.ENDPOINT)[0]
 
     assert accepted["request"]["headers"]["Authorization"] == {
         "equalTo": f"{issued['token_type']} {issued['access_token']}"
