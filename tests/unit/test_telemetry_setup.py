@@ -3,6 +3,9 @@ import json
 import logging
 import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import urllib3
@@ -13,6 +16,7 @@ from adapters.telemetry.setup import OtlpExports, TelemetryConfigError, configur
 pytest_plugins = ["tests.support.otlp"]
 
 log = logging.getLogger("cruncan.test")
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -208,3 +212,38 @@ def test_the_receiver_refuses_what_an_otlp_collector_would_refuse(otlp_receiver)
     protobuf = {"Content-Type": "application/x-protobuf"}
     assert http.request("POST", f"{otlp_receiver.endpoint}/v1/logs", body=b"\xff\xff", headers=protobuf).status == 400
     assert otlp_receiver.logs() == []
+
+
+PROCESS = """
+import logging
+from opentelemetry import trace
+from adapters.telemetry.setup import configure_telemetry
+
+configure_telemetry("cruncan-relay", "1.2.3", "test")
+with trace.get_tracer("library-that-knows-only-globals").start_as_current_span("global span") as span:
+    logging.getLogger("cruncan.relay").info("published")
+print(f"{span.get_span_context().trace_id:032x}", flush=True)
+"""
+
+
+def test_a_process_that_exits_without_shutting_down_still_flushes_through_the_globals(otlp_receiver):
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("OTEL_")}
+    environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_receiver.endpoint
+    finished = subprocess.run(
+        [sys.executable, "-c", PROCESS],
+        env=environment,
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    lines = finished.stdout.splitlines()
+    trace_id = lines[-1]
+    [span] = otlp_receiver.wait_for(lambda: otlp_receiver.spans_by_trace(trace_id), what="the span")
+    assert span.name == "global span"
+    assert span.resource["service.name"] == "cruncan-relay"
+    otlp_receiver.wait_for(lambda: [r for r in otlp_receiver.logs() if r.trace_id == trace_id], what="the log")
+    [published] = [json.loads(line) for line in lines[:-1] if "published" in line]
+    assert published["trace_id"] == trace_id

@@ -1,0 +1,81 @@
+"""psycopg2 instrumentation under peewee's pool, on the real Postgres server.
+
+The instrumentation patches `psycopg2.connect`, so it must run before the pool opens a
+connection: a connection opened earlier keeps an untraced cursor factory for its life."""
+
+import os
+
+import pytest
+from opentelemetry.trace import SpanKind
+
+from adapters.memory.clock import ManualClock
+from adapters.postgres.unit_of_work import PeeweeUnitOfWork
+from adapters.telemetry.instrumentation import instrument_libraries
+from adapters.telemetry.tracing import traced_unit_of_work
+from domain.services.snowflake import SnowflakeIdGenerator
+from domain.usecases.ingest import IngestRequest
+from tests.support.otlp import in_memory_telemetry
+
+pytestmark = pytest.mark.postgres
+
+PROMPT = "a prompt that must stay out of every span"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("OTEL_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def recorded():
+    recorded = in_memory_telemetry("cruncan-api")
+    yield recorded
+    recorded.telemetry.shutdown()
+
+
+@pytest.fixture
+def ingest_under_a_request_span(database, recorded):
+    clock = ManualClock()
+    uow = traced_unit_of_work(lambda: PeeweeUnitOfWork(database), recorded.telemetry, db_system="postgresql")
+    ingest = IngestRequest(uow, SnowflakeIdGenerator(clock, node=1), clock)
+
+    def request():
+        clock.advance(0.001)
+        with recorded.telemetry.tracer("test").start_as_current_span("POST /one", kind=SpanKind.SERVER) as server:
+            ingest({"user_id": "user-1", "prompt": PROMPT})
+        return server
+
+    return request
+
+
+def test_statements_on_pooled_connections_are_client_spans_inside_the_request(ingest_under_a_request_span, recorded):
+    instrument_libraries(recorded.telemetry)
+
+    server = ingest_under_a_request_span()
+
+    statements = [span for span in recorded.finished() if span.kind is SpanKind.CLIENT]
+    assert statements, "no psycopg2 span was recorded"
+    trace_id = server.get_span_context().trace_id
+    port_spans = {span.context.span_id for span in recorded.finished() if span.kind is SpanKind.INTERNAL}
+    for span in statements:
+        assert span.context.trace_id == trace_id
+        assert span.parent is not None
+        assert span.parent.span_id in port_spans | {server.get_span_context().span_id}
+        assert span.attributes["db.system.name"] == "postgresql"
+        assert span.attributes["db.query.text"]
+    assert any("INSERT" in span.attributes["db.query.text"] for span in statements)
+    assert PROMPT not in repr([dict(span.attributes or {}) for span in recorded.finished()])
+
+
+def test_a_connection_opened_before_instrumenting_stays_untraced(ingest_under_a_request_span, database, recorded):
+    database.give_back(database.lend())
+    instrument_libraries(recorded.telemetry)
+
+    ingest_under_a_request_span()
+
+    assert [span for span in recorded.finished() if span.kind is SpanKind.CLIENT] == []
+    database.close_all()
+    ingest_under_a_request_span()
+    assert [span for span in recorded.finished() if span.kind is SpanKind.CLIENT] != []
