@@ -135,6 +135,21 @@ def process_span(
             raise
 
 
+def text_headers(raw: Sequence[tuple[str, bytes | str | None]] | None) -> dict[str, str]:
+    """Kafka record headers (as confluent-kafka returns them) as text, for `process_span`:
+    the last value of each name wins; values that are not UTF-8 are left out."""
+    headers: dict[str, str] = {}
+    for name, value in raw or ():
+        if isinstance(value, str):
+            headers[name] = value
+        elif value is not None:
+            try:
+                headers[name] = value.decode()
+            except UnicodeDecodeError:
+                continue
+    return headers
+
+
 def _fail(span: Span, error_type: str, description: str) -> None:
     span.set_attribute(ERROR_TYPE, error_type)
     span.set_status(Status(StatusCode.ERROR, description))

@@ -6,7 +6,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from adapters.memory.broker import InMemoryBroker, InMemoryPublisher
 from adapters.memory.clock import ManualClock
 from adapters.memory.store import InMemoryStore, InMemoryUnitOfWork
-from adapters.telemetry.messaging import TracingPublisher, process_span
+from adapters.telemetry.messaging import TracingPublisher, process_span, text_headers
 from adapters.telemetry.providers import Telemetry
 from adapters.telemetry.tracing import TracingUnitOfWork, traced_unit_of_work
 from domain.model.errors import InvalidRequest
@@ -285,3 +285,16 @@ def test_client_spans_that_would_start_a_trace_are_dropped_and_others_kept(memor
         pass
 
     assert sorted(span.name for span in memory_telemetry.finished()) == ["GET /healthz", "SELECT", "relay pass"]
+
+
+def test_kafka_headers_are_read_as_text_for_the_process_span(memory_telemetry):
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    raw = [("traceparent", traceparent.encode()), ("binary", b"\xff\xfe"), ("empty", None), ("retry", "2")]
+
+    headers = text_headers(raw)
+    with process_span(memory_telemetry.telemetry, headers, topic=TOPIC, partition=1, offset=9):
+        pass
+
+    assert headers == {"traceparent": traceparent, "retry": "2"}
+    assert text_headers(None) == {}
+    assert f"{memory_telemetry.span(f'process {TOPIC}').context.trace_id:032x}" == traceparent.split("-")[1]
