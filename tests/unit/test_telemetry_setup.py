@@ -9,9 +9,17 @@ from pathlib import Path
 
 import pytest
 import urllib3
-from opentelemetry.trace import NonRecordingSpan
+from opentelemetry.trace import NonRecordingSpan, SpanKind
 
+from adapters.memory.broker import InMemoryBroker, InMemoryPublisher
+from adapters.memory.clock import ManualClock
+from adapters.memory.store import InMemoryStore, InMemoryUnitOfWork
+from adapters.telemetry.messaging import TracingPublisher, process_span
 from adapters.telemetry.setup import OtlpExports, TelemetryConfigError, configure_telemetry
+from adapters.telemetry.tracing import traced_unit_of_work
+from domain.services.snowflake import SnowflakeIdGenerator
+from domain.usecases.ingest import IngestRequest
+from domain.usecases.relay import RelayOutbox
 
 pytest_plugins = ["tests.support.otlp"]
 
@@ -247,3 +255,36 @@ def test_a_process_that_exits_without_shutting_down_still_flushes_through_the_gl
     otlp_receiver.wait_for(lambda: [r for r in otlp_receiver.logs() if r.trace_id == trace_id], what="the log")
     [published] = [json.loads(line) for line in lines[:-1] if "published" in line]
     assert published["trace_id"] == trace_id
+
+
+def test_one_trace_through_the_outbox_arrives_whole_at_the_receiver(otlp_receiver, started, clean_environment):
+    clean_environment.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_receiver.endpoint)
+    telemetry = started("cruncan-api")
+    store, broker, clock = InMemoryStore(), InMemoryBroker(), ManualClock()
+    uow = traced_unit_of_work(lambda: InMemoryUnitOfWork(store), telemetry, db_system="other_sql")
+    with telemetry.tracer("test").start_as_current_span("POST /one", kind=SpanKind.SERVER) as server:
+        IngestRequest(uow, SnowflakeIdGenerator(clock, node=1), clock)({"user_id": "user-1"})
+    publisher = TracingPublisher(InMemoryPublisher(broker, "one-request"), telemetry, topic="one-request")
+    RelayOutbox(lambda: InMemoryUnitOfWork(store), publisher, clock)()
+    [record] = broker.records("one-request")
+    with process_span(telemetry, record.headers, topic=record.topic, partition=record.partition, offset=record.offset):
+        pass
+    telemetry.shutdown()
+
+    trace_id = f"{server.get_span_context().trace_id:032x}"
+    otlp_receiver.wait_for(lambda: len(otlp_receiver.spans_by_trace(trace_id)) == 6, what="the six spans")
+    spans = otlp_receiver.spans_by_trace(trace_id)
+    by_name = {span.name: span for span in spans}
+    assert set(by_name) == {
+        "POST /one",
+        "RequestRepository.add",
+        "Outbox.add",
+        "UnitOfWork.commit",
+        "send one-request",
+        "process one-request",
+    }
+    producer, consumer = by_name["send one-request"], by_name["process one-request"]
+    assert (producer.kind, producer.parent_span_id) == ("PRODUCER", by_name["POST /one"].span_id)
+    assert (consumer.kind, consumer.parent_span_id) == ("CONSUMER", producer.span_id)
+    assert consumer.links == ((trace_id, producer.span_id),)
+    assert otlp_receiver.trace_ids() == {trace_id}
