@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from typing import Any, TextIO
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
+from opentelemetry.semconv.attributes.exception_attributes import (
+    EXCEPTION_MESSAGE,
+    EXCEPTION_STACKTRACE,
+    EXCEPTION_TYPE,
+)
 from pythonjsonlogger.json import JsonFormatter
 
 from adapters.telemetry.providers import Telemetry
@@ -37,7 +43,10 @@ class TraceJsonFormatter(JsonFormatter):
 
 
 class RedactingFilter(logging.Filter):
-    """Blanks secrets in a record's message and extra fields before any handler renders it."""
+    """Blanks secrets in a record's message, extra fields and exception before any handler
+    renders it. The exception becomes the `exception.type`, `exception.message` and
+    `exception.stacktrace` fields of the semantic conventions, so that both the console and
+    OTLP show the redacted text (a driver error's detail may quote a request body)."""
 
     def __init__(self, redactor: Redactor) -> None:
         super().__init__()
@@ -51,6 +60,13 @@ class RedactingFilter(logging.Filter):
         redacted = self._redactor.text(message)
         if record.args or redacted != message:
             record.msg, record.args = redacted, None
+        if record.exc_info:
+            kind, error, trace = record.exc_info
+            if kind is not None:
+                record.__dict__[EXCEPTION_TYPE] = kind.__name__
+                record.__dict__[EXCEPTION_MESSAGE] = str(error)
+                record.__dict__[EXCEPTION_STACKTRACE] = "".join(traceback.format_exception(kind, error, trace))
+            record.exc_info, record.exc_text = None, None
         for name in vars(record).keys() - _STANDARD_ATTRIBUTES:
             setattr(record, name, self._redactor.field(name, getattr(record, name)))
         return True
@@ -69,9 +85,11 @@ class ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 def configure_logging(telemetry: Telemetry, *, level: str | int = "INFO", stream: TextIO | None = None) -> None:
     """Sets the root logger to `level`, writing JSON lines to `stream` (stdout by default) and,
-    when `telemetry` exports logs, the same records over OTLP until `telemetry.shutdown()`."""
+    when `telemetry` exports logs, the same records over OTLP until `telemetry.shutdown()`.
+    peewee stays at INFO or above: at DEBUG it logs statement parameters, request bodies included."""
     root = logging.getLogger()
     root.setLevel(level)
+    logging.getLogger("peewee").setLevel(max(logging.INFO, root.level))
     for handler in [h for h in root.handlers if isinstance(h, ConsoleHandler)]:
         root.removeHandler(handler)
     redacting = RedactingFilter(telemetry.redactor)

@@ -214,3 +214,34 @@ def test_log_records_lose_their_secrets_on_the_console_and_over_otlp(recorded, r
     assert SECRET not in str(exported.body)
     assert exported.attributes["authorization"] == REDACTED
     assert exported.attributes["body"] == REDACTED
+
+
+def test_exceptions_are_logged_as_redacted_semantic_fields_on_both_outputs(recorded, root_logger):
+    recorded.telemetry.redactor.remember(SECRET)
+    stream = io.StringIO()
+    configure_logging(recorded.telemetry, stream=stream)
+
+    try:
+        raise ConnectionError(f"token API said no to client_secret={SECRET}")
+    except ConnectionError:
+        log.exception("could not fetch a token")
+
+    [line] = lines(stream)
+    assert line["message"] == "could not fetch a token"
+    assert line["exception.type"] == "ConnectionError"
+    assert line["exception.message"] == f"token API said no to client_secret={REDACTED}"
+    assert "Traceback" in line["exception.stacktrace"]
+    assert SECRET not in stream.getvalue()
+    [exported] = recorded.logs.get_finished_logs()
+    assert exported.log_record.attributes["exception.type"] == "ConnectionError"
+    assert SECRET not in exported.log_record.attributes["exception.stacktrace"]
+    assert SECRET not in repr(dict(exported.log_record.attributes))
+
+
+def test_peewee_never_logs_statement_parameters_even_at_debug(recorded, root_logger):
+    stream = io.StringIO()
+    configure_logging(recorded.telemetry, level="DEBUG", stream=stream)
+
+    logging.getLogger("peewee").debug(("INSERT INTO request VALUES (%s)", ['{"prompt": "private"}']))
+
+    assert "private" not in stream.getvalue()
