@@ -128,8 +128,8 @@ def sdk_telemetry(
 ) -> Telemetry:
     """SDK providers for `resource` feeding the given processors and readers.
 
-    The sampler defaults to the one `OTEL_TRACES_SAMPLER` names (parent-based always-on when
-    unset), wrapped so that CLIENT spans without a parent are dropped."""
+    The sampler (by default the one `OTEL_TRACES_SAMPLER` names, parent-based always-on when
+    unset) is wrapped so that CLIENT spans without a parent are dropped."""
     meter_provider = MeterProvider(metric_readers=metric_readers, resource=resource, shutdown_on_exit=False)
     tracer_provider = TracerProvider(
         sampler=sampler, resource=resource, shutdown_on_exit=False, meter_provider=meter_provider
