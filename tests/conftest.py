@@ -2,4 +2,5 @@ pytest_plugins = [
     "tests.support.postgres",
     "tests.support.kafka",
     "tests.support.wiremock",
+    "tests.support.otlp",
 ]
