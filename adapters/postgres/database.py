@@ -32,7 +32,8 @@ class PooledPostgres(PooledPostgresqlDatabase):  # type: ignore[misc]
         super().__init__(database, **kwargs)
 
     def lend(self) -> psycopg2.extensions.connection:
-        deadline = time.monotonic() + self._wait_timeout
+        """A connection for the caller alone, waiting up to the pool's timeout for a busy pool."""
+        deadline = time.monotonic() + (self._wait_timeout or 0)
         with translated_errors():
             while True:
                 try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import peewee
 import psycopg2
 import psycopg2.errors
 
@@ -28,7 +27,7 @@ def translated_errors() -> Iterator[None]:
         raise StoreUnavailable("postgres statement timed out") from exc
     except psycopg2.extensions.TransactionRollbackError as exc:
         raise StoreUnavailable("postgres aborted the transaction (deadlock or serialization failure)") from exc
-    except (psycopg2.OperationalError, psycopg2.InterfaceError, peewee.OperationalError, peewee.InterfaceError) as exc:
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
         raise StoreUnavailable("postgres connection failed") from exc
 
 

@@ -5,10 +5,13 @@ from datetime import UTC, datetime
 
 from peewee import SQL, fn
 
+from adapters.postgres.statements import PreparedInsert, rendered
 from adapters.postgres.tables import OutboxRow
 from adapters.postgres.transaction import LazyTransaction
 from domain.model.message import OutboxMessage, PendingMessage
 from ports.outbox import Outbox
+
+INSERT_MESSAGE = PreparedInsert(OutboxRow.key, OutboxRow.payload, OutboxRow.headers, OutboxRow.created_at)
 
 
 class PeeweeOutbox(Outbox):
@@ -17,7 +20,7 @@ class PeeweeOutbox(Outbox):
 
     def add(self, message: OutboxMessage) -> None:
         self._transaction.defer(
-            OutboxRow.insert(
+            INSERT_MESSAGE(
                 key=message.key,
                 payload=message.payload,
                 headers=dict(message.headers),
@@ -35,14 +38,15 @@ class PeeweeOutbox(Outbox):
         )
         return [
             PendingMessage(outbox_id, OutboxMessage(key, bytes(payload), created_at.astimezone(UTC), headers))
-            for outbox_id, key, payload, headers, created_at in self._transaction.fetch(query, locking=True)
+            for outbox_id, key, payload, headers, created_at in self._transaction.fetch(rendered(query), locking=True)
         ]
 
     def mark_sent(self, outbox_ids: Iterable[int], at: datetime) -> None:
         ids = list(outbox_ids)
         if ids:
-            self._transaction.defer(OutboxRow.update(sent_at=at).where(OutboxRow.id.in_(ids)))
+            self._transaction.defer(rendered(OutboxRow.update(sent_at=at).where(OutboxRow.id.in_(ids))))
 
     def backlog(self) -> int:
-        rows = self._transaction.fetch(OutboxRow.select(fn.COUNT(SQL("*"))).where(OutboxRow.sent_at.is_null()))
+        unsent = OutboxRow.select(fn.COUNT(SQL("*"))).where(OutboxRow.sent_at.is_null())
+        rows = self._transaction.fetch(rendered(unsent))
         return int(rows[0][0])

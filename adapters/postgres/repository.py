@@ -4,11 +4,21 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from adapters.postgres.statements import PreparedInsert, rendered
 from adapters.postgres.tables import RequestRow
 from adapters.postgres.transaction import LazyTransaction
 from domain.model.request import DataItem, OneRequest, RequestStatus, StoredRequest
 from ports.repository import RequestRepository
 
+INSERT_REQUEST = PreparedInsert(
+    RequestRow.req_id,
+    RequestRow.user_id,
+    RequestRow.created_at,
+    RequestRow.updated_at,
+    RequestRow.req,
+    RequestRow.status,
+    RequestRow.failure_reason,
+)
 _COLUMNS = (
     RequestRow.req_id,
     RequestRow.req,
@@ -25,7 +35,7 @@ class PeeweeRequestRepository(RequestRepository):
 
     def add(self, request: StoredRequest) -> None:
         self._transaction.defer(
-            RequestRow.insert(
+            INSERT_REQUEST(
                 req_id=request.request_id,
                 user_id=request.body.user_id,
                 created_at=request.created_at,
@@ -37,7 +47,7 @@ class PeeweeRequestRepository(RequestRepository):
         )
 
     def get(self, request_id: str) -> StoredRequest | None:
-        rows = self._transaction.fetch(RequestRow.select(*_COLUMNS).where(RequestRow.req_id == request_id))
+        rows = self._transaction.fetch(rendered(RequestRow.select(*_COLUMNS).where(RequestRow.req_id == request_id)))
         return _stored_request(rows[0]) if rows else None
 
     def record_status(
@@ -46,12 +56,11 @@ class PeeweeRequestRepository(RequestRepository):
         ids = list(request_ids)
         if not ids or not status.predecessors:
             return 0
-        return self._transaction.execute(
-            RequestRow.update(status=status.value, updated_at=at, failure_reason=reason).where(
-                RequestRow.req_id.in_(ids),
-                RequestRow.status.in_(sorted(p.value for p in status.predecessors)),
-            )
+        update = RequestRow.update(status=status.value, updated_at=at, failure_reason=reason).where(
+            RequestRow.req_id.in_(ids),
+            RequestRow.status.in_(sorted(predecessor.value for predecessor in status.predecessors)),
         )
+        return self._transaction.execute(rendered(update))
 
 
 def _stored_request(row: tuple[Any, ...]) -> StoredRequest:

@@ -1,14 +1,25 @@
-"""peewee's view of the tables the migrations create; queries are built from these models."""
+"""peewee's view of the tables the migrations create.
+
+The models are bound to `DIALECT`, a Postgres database that is never connected: it renders
+their queries, and units of work send the SQL over connections of their own. A query run
+through a model directly fails, which keeps every statement inside a unit of work.
+"""
 
 from __future__ import annotations
 
-from peewee import BigAutoField, BlobField, Model, TextField
+from peewee import BigAutoField, BlobField, Model, PostgresqlDatabase, TextField
 from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
 
+DIALECT = PostgresqlDatabase(None)
 OUTBOX_CHANNEL = "cruncan_outbox"
 
 
-class RequestRow(Model):
+class Table(Model):
+    class Meta:
+        database = DIALECT
+
+
+class RequestRow(Table):
     req_id = TextField(primary_key=True)
     user_id = TextField()
     created_at = DateTimeTZField()
@@ -21,7 +32,7 @@ class RequestRow(Model):
         table_name = "request"
 
 
-class OutboxRow(Model):
+class OutboxRow(Table):
     id = BigAutoField()
     key = TextField()
     payload = BlobField()

@@ -3,13 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg2.extensions
-from peewee import Query
 
 from adapters.postgres.database import PooledPostgres
 from adapters.postgres.errors import translated_errors
+from adapters.postgres.statements import Statement
 from domain.model.errors import StoreUnavailable
-
-Statement = tuple[str, list[Any]]
 
 
 class LazyTransaction:
@@ -28,16 +26,15 @@ class LazyTransaction:
         self._connection: psycopg2.extensions.connection | None = None
         self._queued: list[Statement] = []
 
-    def defer(self, query: Query) -> None:
-        self._queued.append(self._render(query))
+    def defer(self, statement: Statement) -> None:
+        self._queued.append(statement)
 
-    def fetch(self, query: Query, *, locking: bool = False) -> list[tuple[Any, ...]]:
-        cursor = self._send(self._render(query), transactional=locking or bool(self._queued))
-        return cursor.fetchall()
+    def fetch(self, statement: Statement, *, locking: bool = False) -> list[tuple[Any, ...]]:
+        return self._send(statement, transactional=locking or bool(self._queued)).fetchall()
 
-    def execute(self, query: Query) -> int:
+    def execute(self, statement: Statement) -> int:
         """Runs a write now and returns how many rows it touched."""
-        return self._send(self._render(query), transactional=True).rowcount
+        return self._send(statement, transactional=True).rowcount
 
     def commit(self) -> None:
         if self._queued or self._in_transaction():
@@ -83,7 +80,3 @@ class LazyTransaction:
         if self._connection is not None:
             self._connection.close()
             self.release()
-
-    def _render(self, query: Query) -> Statement:
-        sql, parameters = self._database.get_sql_context().sql(query).query()
-        return sql, list(parameters)
