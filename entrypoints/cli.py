@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -14,22 +13,22 @@ from dependency_injector import providers
 from domain.model.errors import CruncanError
 from entrypoints.settings import SettingsError, load_settings
 
-Command = Callable[[providers.Configuration], int]
+Command = Callable[[providers.Configuration, object], int]
 
 
-def _api(settings: providers.Configuration) -> int:
+def _api(settings: providers.Configuration, telemetry: object) -> int:
     from entrypoints.api.main import run
 
-    return run(settings)
+    return run(settings, telemetry)
 
 
-def _relay(settings: providers.Configuration) -> int:
+def _relay(settings: providers.Configuration, telemetry: object) -> int:
     from entrypoints.relay.main import run
 
-    return run(settings)
+    return run(settings, telemetry)
 
 
-def _migrate(settings: providers.Configuration) -> int:
+def _migrate(settings: providers.Configuration, telemetry: object) -> int:
     from entrypoints.components import Storage
 
     storage = Storage(config=settings.storage())
@@ -38,10 +37,10 @@ def _migrate(settings: providers.Configuration) -> int:
     return 0
 
 
-def _demo(settings: providers.Configuration) -> int:
+def _demo(settings: providers.Configuration, telemetry: object) -> int:
     from entrypoints.demo.main import run
 
-    return run(settings)
+    return run(settings, telemetry)
 
 
 COMMANDS: dict[str, tuple[Command, str]] = {
@@ -77,7 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides = list(args.overrides)
     if getattr(args, "host", None):
         overrides.append(f"http.host={args.host}")
@@ -88,15 +86,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"cruncan: configuration error: {exc}", file=sys.stderr)
         return 2
+    from entrypoints.components import start_telemetry
+
+    try:
+        telemetry = start_telemetry(
+            f"cruncan-{args.command}",
+            settings.environment(),
+            args.log_level,
+            secrets=[settings.token.client_secret() or ""],
+        )
+    except ValueError as exc:
+        print(f"cruncan: telemetry configuration error: {exc}", file=sys.stderr)
+        return 2
     command, _ = COMMANDS[args.command]
     try:
-        return command(settings)
+        return command(settings, telemetry)
     except SettingsError as exc:
         print(f"cruncan: configuration error: {exc}", file=sys.stderr)
         return 2
     except CruncanError as exc:
         print(f"cruncan {args.command}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        telemetry.shutdown()
 
 
 if __name__ == "__main__":

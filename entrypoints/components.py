@@ -21,11 +21,38 @@ from adapters.postgres.schema import migrate
 from adapters.postgres.signal import PostgresOutboxSignal
 from adapters.postgres.unit_of_work import PeeweeUnitOfWork
 from adapters.system import SystemClock, outbound_ipv4
+from adapters.telemetry.instrumentation import instrument_libraries
+from adapters.telemetry.messaging import TracingPublisher
+from adapters.telemetry.metered import MeteredPublisher, outbox_backlog
+from adapters.telemetry.metrics import Metrics
+from adapters.telemetry.providers import Telemetry
+from adapters.telemetry.setup import configure_telemetry
 from domain.model.snowflake import node_from_ipv4
 from domain.services.snowflake import SnowflakeIdGenerator
 from domain.usecases.relay import RelayLoop, RelayOutbox
 from ports.clock import Clock
 from ports.outbox import OutboxSignal
+from ports.unit_of_work import UnitOfWorkFactory
+
+VERSION = "0.1.0"
+
+
+def start_telemetry(service_name: str, environment: str, console_level: str, secrets: list[str]) -> Telemetry:
+    """The first thing every process does: logs, traces and metrics, then the instrumented libraries
+    (psycopg2 must be patched before any pool opens a connection)."""
+    telemetry = configure_telemetry(
+        service_name, VERSION, environment, console_level=console_level, secrets=[s for s in secrets if s]
+    )
+    instrument_libraries(telemetry)
+    return telemetry
+
+
+def disabled_telemetry(service_name: str) -> Telemetry:
+    return Telemetry.disabled(service_name)
+
+
+def observe_backlog(metrics: Metrics, uow: UnitOfWorkFactory) -> None:
+    metrics.observe_outbox_backlog(outbox_backlog(uow))
 
 
 def node_id(node_ip: str | None) -> int:
@@ -55,6 +82,9 @@ class Storage(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True)
 
     memory_store = providers.Singleton(InMemoryStore)
+    db_system = providers.Selector(
+        config.backend, memory=providers.Object("memory"), postgres=providers.Object("postgresql")
+    )
     migrate = providers.Callable(migrate, dsn=config.postgres.dsn)
     database = providers.Resource(
         postgres_pool,
@@ -126,18 +156,41 @@ class Core(containers.DeclarativeContainer):
     )
 
 
+class Observability(containers.DeclarativeContainer):
+    """The process's telemetry, given by the entrypoint; disabled unless one is given (as in tests)."""
+
+    service_name = providers.Object("cruncan")
+    telemetry: providers.Dependency[Telemetry] = providers.Dependency(
+        instance_of=Telemetry, default=providers.Singleton(disabled_telemetry, service_name)
+    )
+    metrics = providers.Singleton(Metrics.of, telemetry)
+
+
 class Relaying(containers.DeclarativeContainer):
-    """The outbox relay, on the storage and messaging of whichever entrypoint embeds it."""
+    """The outbox relay, on the storage and messaging of whichever entrypoint embeds it. The relay's
+    own units of work are not traced (every idle poll would be a trace); each message it publishes
+    continues the trace of the request that stored it."""
 
     config = providers.Configuration(strict=True)
     clock: providers.Dependency[Clock] = providers.Dependency()
     storage = providers.DependenciesContainer()
     messaging = providers.DependenciesContainer()
+    observability = providers.DependenciesContainer()
 
+    publisher = providers.Singleton(
+        MeteredPublisher,
+        providers.Singleton(
+            TracingPublisher, messaging.publisher, observability.telemetry, topic=config.messaging.kafka.topic
+        ),
+        observability.metrics,
+        clock,
+        topic=config.messaging.kafka.topic,
+    )
+    observe_backlog = providers.Callable(observe_backlog, observability.metrics, storage.unit_of_work.provider)
     relay = providers.Singleton(
         RelayOutbox,
         uow=storage.unit_of_work.provider,
-        publisher=messaging.publisher,
+        publisher=publisher,
         clock=clock,
         batch_size=config.relay.batch_size,
     )

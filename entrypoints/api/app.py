@@ -15,4 +15,5 @@ def create_app(container: ApiContainer) -> Flask:
     container.wire(modules=[views])
     app.register_blueprint(views.blueprint)
     register_error_handlers(app)
+    container.instrument_app(app)
     return app

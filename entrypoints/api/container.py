@@ -2,9 +2,12 @@ from __future__ import annotations
 
 from dependency_injector import containers, providers
 
+from adapters.telemetry.instrumentation import instrument_flask_app
+from adapters.telemetry.metered import MeteredIngest
+from adapters.telemetry.tracing import traced_unit_of_work
 from domain.usecases.ingest import IngestRequest
 from domain.usecases.query import GetRequest
-from entrypoints.components import Core, Messaging, Relaying, Storage
+from entrypoints.components import Core, Messaging, Observability, Relaying, Storage
 
 
 class ApiContainer(containers.DeclarativeContainer):
@@ -12,11 +15,22 @@ class ApiContainer(containers.DeclarativeContainer):
 
     config = providers.Configuration(strict=True)
 
+    observability = providers.Container(Observability, service_name="cruncan-api")
     core = providers.Container(Core, config=config)
     storage = providers.Container(Storage, config=config.storage)
     messaging = providers.Container(Messaging, config=config.messaging)
-    relaying = providers.Container(Relaying, config=config, clock=core.clock, storage=storage, messaging=messaging)
+    relaying = providers.Container(
+        Relaying, config=config, clock=core.clock, storage=storage, messaging=messaging, observability=observability
+    )
 
-    ingest = providers.Singleton(IngestRequest, uow=storage.unit_of_work.provider, ids=core.ids, clock=core.clock)
-    get_request = providers.Singleton(GetRequest, uow=storage.unit_of_work.provider)
+    traced_unit_of_work = providers.Singleton(
+        traced_unit_of_work, storage.unit_of_work.provider, observability.telemetry, db_system=storage.db_system
+    )
+    ingest = providers.Singleton(
+        MeteredIngest,
+        providers.Singleton(IngestRequest, uow=traced_unit_of_work, ids=core.ids, clock=core.clock),
+        observability.metrics,
+    )
+    get_request = providers.Singleton(GetRequest, uow=traced_unit_of_work)
     probes = providers.List(storage.probe, messaging.probe)
+    instrument_app = providers.Callable(instrument_flask_app, telemetry=observability.telemetry)

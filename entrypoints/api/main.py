@@ -16,9 +16,12 @@ from entrypoints.runtime import BackgroundLoop
 log = logging.getLogger(__name__)
 
 
-def build_container(settings: providers.Configuration) -> ApiContainer:
+def build_container(settings: providers.Configuration, telemetry: object | None = None) -> ApiContainer:
+    """The API's container on `settings`; telemetry stays disabled unless the process's own is given."""
     container = ApiContainer()
     container.config.from_dict(settings())
+    if telemetry is not None:
+        container.observability.telemetry.override(telemetry)
     return container
 
 
@@ -34,14 +37,15 @@ def api_services(container: ApiContainer) -> tuple[WaitressServer, list[tuple[Se
     )
     services: list[tuple[Service, float]] = []
     if config.relay.embedded():
+        container.relaying.observe_backlog()
         relay = BackgroundLoop("outbox relay", container.relaying.loop().run)
         services.append((relay, config.relay.shutdown_timeout_s()))
     services.append((server, config.http.shutdown_timeout_s()))
     return server, services
 
 
-def run(settings: providers.Configuration, announce: Callable[[str], None] = log.info) -> int:
-    container = build_container(settings)
+def run(settings: providers.Configuration, telemetry: object, announce: Callable[[str], None] = log.info) -> int:
+    container = build_container(settings, telemetry)
     try:
         server, services = api_services(container)
         clean = run_until_signalled(services, on_started=lambda: announce(f"cruncan api listening on {server.url}"))

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from dependency_injector.wiring import Provide, inject
 from flask import Blueprint, Response, jsonify, request, url_for
 from werkzeug.exceptions import UnsupportedMediaType
 
-from domain.usecases.ingest import IngestRequest
 from domain.usecases.query import GetRequest
 from entrypoints.api.errors import error_response
 from entrypoints.api.openapi import openapi_document
@@ -20,7 +19,9 @@ blueprint = Blueprint("one", __name__)
 
 @blueprint.post("/one")
 @inject
-def post_one(ingest: IngestRequest = Provide["ingest"]) -> tuple[Response, int] | tuple[Response, int, dict[str, str]]:
+def post_one(
+    ingest: Callable[[object], str] = Provide["ingest"],
+) -> tuple[Response, int] | tuple[Response, int, dict[str, str]]:
     if not request.is_json:
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {request.mimetype or 'none'!r}")
     try:

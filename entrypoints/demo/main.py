@@ -25,9 +25,9 @@ def instructions(url: str) -> str:
     )
 
 
-def run(settings: providers.Configuration, announce: Callable[[str], None] = print) -> int:
+def run(settings: providers.Configuration, telemetry: object, announce: Callable[[str], None] = print) -> int:
     settings.from_dict(IN_MEMORY)
-    container = build_container(settings)
+    container = build_container(settings, telemetry)
 
     try:
         server, services = api_services(container)

@@ -14,10 +14,12 @@ from entrypoints.runtime import BackgroundLoop
 log = logging.getLogger(__name__)
 
 
-def run(settings: providers.Configuration, announce: Callable[[str], None] = log.info) -> int:
+def run(settings: providers.Configuration, telemetry: object, announce: Callable[[str], None] = log.info) -> int:
     container = RelayContainer()
     container.config.from_dict(settings())
+    container.observability.telemetry.override(telemetry)
     try:
+        container.relaying.observe_backlog()
         relay = BackgroundLoop("outbox relay", container.relaying.loop().run)
         topic = container.config.messaging.kafka.topic()
         clean = run_until_signalled(
