@@ -15,10 +15,12 @@ class LazyTransaction:
     the work allows.
 
     Writes whose result nobody needs are queued and travel to the server in one message with
-    the next statement that returns something, or with COMMIT, preceded by BEGIN when the
-    transaction has not begun: a unit of work that only writes costs one round trip. A read
-    that neither locks nor follows a write runs without BEGIN, which under READ COMMITTED sees
-    the same rows. Not thread-safe: one unit of work, one thread at a time.
+    the next statement that returns something (after a BEGIN, if the transaction has not begun),
+    or with the commit. Writes that were only ever queued need neither BEGIN nor COMMIT: Postgres
+    runs the statements of one message as one transaction, so a unit of work that only writes
+    costs one round trip. A read that neither locks nor follows a write runs outside a
+    transaction, which under READ COMMITTED sees the same rows. Not thread-safe: one unit of
+    work, one thread at a time.
     """
 
     def __init__(self, database: PooledPostgres) -> None:
@@ -37,8 +39,12 @@ class LazyTransaction:
         return self._send(statement, transactional=True).rowcount
 
     def commit(self) -> None:
-        if self._queued or self._in_transaction():
-            self._send(("COMMIT", []), transactional=bool(self._queued))
+        if self._in_transaction():
+            self._send(("COMMIT", []), transactional=False)
+        elif self._queued:
+            *earlier, last = self._queued
+            self._queued = earlier
+            self._send(last, transactional=False)
 
     def rollback(self) -> None:
         """Discards queued and sent writes; never raises, as a lost connection rolls back on the server."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from domain.model.errors import CruncanError
 from tests.contract.conftest import Backend
 from tests.contract.examples import a_message, a_request
 
@@ -69,6 +70,26 @@ def test_an_exception_after_commit_keeps_what_was_committed(backend: Backend) ->
         work()
 
     assert stored_ids(backend, "r1", "r2") == ["r1"]
+
+
+def test_a_commit_that_fails_keeps_none_of_the_units_work(backend: Backend) -> None:
+    committed = a_request("r1")
+    with backend.unit_of_work() as uow:
+        uow.requests.add(committed)
+        uow.commit()
+
+    def work() -> None:
+        with backend.unit_of_work() as uow:
+            uow.outbox.add(a_message("r2"))
+            uow.requests.add(a_request("r2"))
+            uow.requests.add(a_request("r1"))
+            uow.commit()
+
+    with pytest.raises(CruncanError, match="r1"):
+        work()
+
+    assert stored_ids(backend, "r1", "r2") == ["r1"]
+    assert backlog(backend) == 0
 
 
 def test_rollback_discards_the_work_so_far_and_the_unit_goes_on(backend: Backend) -> None:
