@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import TopicPartition as KafkaTopicPartition
+
+from adapters.kafka.admin import TopicSetupError, ensure_topic
+from adapters.kafka.config import LIBRDKAFKA_LOG, client_config
+from domain.model.offsets import Origin, TopicPartition
+from ports.messages import CommitFailed, ConsumedMessage, MessageSource, PartitionListener, SourceUnavailable
+
+log = logging.getLogger(__name__)
+
+GUARANTEES = {"enable.auto.commit": False, "enable.auto.offset.store": False}
+
+
+class KafkaMessageSource(MessageSource):
+    """Reads `topic` as a member of consumer group `group_id`, committing only the positions it is given.
+
+    Neither offsets nor commits are automatic (`enable.auto.offset.store` and `enable.auto.commit`
+    are off): the caller commits, synchronously, what it has finished. A new group starts from the
+    earliest message. Heartbeats go every third of `session_timeout_ms`, as Kafka advises (the 3 s
+    default would let a short session expire). Partitions are balanced with the cooperative sticky
+    assignor, so a member joining or leaving only moves the partitions that change hands. The
+    topic is created with `partitions` if missing when subscribing.
+
+    Polling for no messages pauses the assignment, so the member stays in the group (and hears of
+    rebalances) while it takes nothing; the next poll for messages resumes it.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        group_id: str,
+        *,
+        session_timeout_ms: int,
+        partitions: int,
+        replication_factor: int,
+        setup_timeout_s: float = 10.0,
+        client_id: str = "cruncan-worker",
+        extra_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        overridden = sorted(set(extra_config or {}) & set(GUARANTEES))
+        if overridden:
+            raise ValueError(f"{', '.join(overridden)} cannot be changed: at-least-once delivery relies on them")
+        self._bootstrap_servers = bootstrap_servers
+        self._topic = topic
+        self._partitions = partitions
+        self._replication_factor = replication_factor
+        self._setup_timeout_s = setup_timeout_s
+        self._config: dict[str, Any] = {
+            **client_config(bootstrap_servers, client_id),
+            **GUARANTEES,
+            "group.id": group_id,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": session_timeout_ms,
+            "heartbeat.interval.ms": max(session_timeout_ms // 3, 100),
+            "partition.assignment.strategy": "cooperative-sticky",
+            "error_cb": _log_client_error,
+            **(extra_config or {}),
+        }
+        self._consumer: Consumer | None = None
+        self._listener: PartitionListener | None = None
+        self._paused = False
+        self._held: deque[Message] = deque()
+
+    def subscribe(self, listener: PartitionListener) -> None:
+        try:
+            ensure_topic(
+                self._bootstrap_servers, self._topic, self._partitions, self._replication_factor, self._setup_timeout_s
+            )
+        except TopicSetupError as exc:
+            raise SourceUnavailable(str(exc)) from None
+        self._listener = listener
+        consumer = Consumer(self._config, logger=LIBRDKAFKA_LOG)
+        consumer.subscribe([self._topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
+        self._consumer = consumer
+
+    def poll(self, max_messages: int, timeout_s: float) -> Sequence[ConsumedMessage]:
+        consumer = self._subscribed()
+        if max_messages <= 0:
+            self._pause(consumer)
+            self._hold(consumer.poll(timeout_s))
+            return []
+        self._resume(consumer)
+        taken: list[Message] = []
+        while self._held and len(taken) < max_messages:
+            taken.append(self._held.popleft())
+        if not taken:
+            first = consumer.poll(timeout_s)
+            taken.extend([first] if first is not None else [])
+        if taken and len(taken) < max_messages:
+            taken.extend(consumer.consume(num_messages=max_messages - len(taken), timeout=0))
+        return [_consumed(message) for message in taken if self._is_message(message)]
+
+    def commit(self, positions: Mapping[TopicPartition, int]) -> None:
+        consumer = self._subscribed()
+        offsets = [KafkaTopicPartition(p.topic, p.partition, position) for p, position in sorted(positions.items())]
+        try:
+            results = consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if isinstance(error, KafkaError) and error.code() == KafkaError._NO_OFFSET:
+                return
+            raise CommitFailed(_describe(exc)) from None
+        refused = [f"{r.topic}[{r.partition}]: {r.error.str()}" for r in results or [] if r.error is not None]
+        if refused:
+            raise CommitFailed("; ".join(refused))
+
+    def close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is None:
+            return
+        try:
+            consumer.close()
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("closing the Kafka consumer failed: %s", _describe(exc))
+        self._held.clear()
+
+    def _subscribed(self) -> Consumer:
+        if self._consumer is None:
+            raise RuntimeError("the source is not subscribed (or already closed)")
+        return self._consumer
+
+    def _pause(self, consumer: Consumer) -> None:
+        assignment = consumer.assignment()
+        if assignment:
+            consumer.pause(assignment)
+        self._paused = True
+
+    def _resume(self, consumer: Consumer) -> None:
+        if self._paused:
+            assignment = consumer.assignment()
+            if assignment:
+                consumer.resume(assignment)
+            self._paused = False
+
+    def _hold(self, message: Message | None) -> None:
+        """Keeps a message that arrived while paused, for the next poll that asks for messages."""
+        if message is not None and self._is_message(message):
+            self._held.append(message)
+
+    def _is_message(self, message: Message) -> bool:
+        error = message.error()
+        if error is None:
+            return True
+        if error.fatal():
+            raise KafkaException(error)
+        log.warning("Kafka consumer: %s", error.str())
+        return False
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[KafkaTopicPartition]) -> None:
+        if partitions and self._listener is not None:
+            self._listener.assigned(_ours(partitions))
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[KafkaTopicPartition]) -> None:
+        if partitions and self._listener is not None:
+            self._forget(partitions)
+            self._listener.revoked(_ours(partitions))
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[KafkaTopicPartition]) -> None:
+        if partitions and self._listener is not None:
+            self._forget(partitions)
+            self._listener.lost(_ours(partitions))
+
+    def _forget(self, partitions: list[KafkaTopicPartition]) -> None:
+        gone = {(p.topic, p.partition) for p in partitions}
+        self._held = deque(m for m in self._held if (m.topic(), m.partition()) not in gone)
+
+
+def _ours(partitions: list[KafkaTopicPartition]) -> list[TopicPartition]:
+    return [TopicPartition(p.topic, p.partition) for p in partitions]
+
+
+def _consumed(message: Message) -> ConsumedMessage:
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    if topic is None or partition is None or offset is None:
+        raise ValueError("a consumed message without topic, partition or offset")
+    headers = message.headers() or ()
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    return ConsumedMessage(
+        origin=Origin(topic, partition, offset),
+        key=message.key(),
+        value=message.value(),
+        headers=tuple((name, _bytes(value)) for name, value in pairs),
+    )
+
+
+def _bytes(value: str | bytes | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _log_client_error(error: KafkaError) -> None:
+    log.warning("Kafka client error: %s", error.str())
+
+
+def _describe(exc: BaseException) -> str:
+    error = exc.args[0] if exc.args else None
+    return f"{error.name()}: {error.str()}" if isinstance(error, KafkaError) else str(exc)
