@@ -32,5 +32,6 @@ class ApiContainer(containers.DeclarativeContainer):
         observability.metrics,
     )
     get_request = providers.Singleton(GetRequest, uow=traced_unit_of_work)
-    probes = providers.List(storage.probe, messaging.probe)
+    # Ready means able to accept: with the outbox, a broker outage delays publication but not ingestion.
+    probes = providers.List(storage.probe)
     instrument_app = providers.Callable(instrument_flask_app, telemetry=observability.telemetry)

@@ -86,7 +86,7 @@ def test_a_wrong_method_is_a_json_405_with_allow(client):
 
 def test_health_endpoints_answer_in_memory(client):
     assert client.get("/healthz").json == {"status": "ok"}
-    assert client.get("/readyz").json == {"status": "ready", "checks": {"store": "ok", "broker": "ok"}}
+    assert client.get("/readyz").json == {"status": "ready", "checks": {"store": "ok"}}
 
 
 def test_an_unexpected_error_is_a_json_500_without_a_stack_trace(client, api_container):
