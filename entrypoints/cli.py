@@ -37,6 +37,12 @@ def _migrate(settings: providers.Configuration, telemetry: object) -> int:
     return 0
 
 
+def _worker(settings: providers.Configuration, telemetry: object) -> int:
+    from entrypoints.worker.main import run
+
+    return run(settings, telemetry)
+
+
 def _demo(settings: providers.Configuration, telemetry: object) -> int:
     from entrypoints.demo.main import run
 
@@ -46,6 +52,7 @@ def _demo(settings: providers.Configuration, telemetry: object) -> int:
 COMMANDS: dict[str, tuple[Command, str]] = {
     "api": (_api, "serve the ingestion API (and the outbox relay, unless relay.embedded is false)"),
     "relay": (_relay, "publish the transactional outbox to Kafka (for running relays apart from the API)"),
+    "worker": (_worker, "forward requests from Kafka to the third party, recording each outcome"),
     "migrate": (_migrate, "apply the database migrations this release knows (idempotent, safe to run concurrently)"),
     "demo": (_demo, "run the whole flow in one process, in memory, on 127.0.0.1:8099"),
 }

@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol, TypeVar
+
+from dependency_injector import containers, providers
+
+from adapters.http.third_party_client import Urllib3ThirdPartyClient
+from adapters.http.token_client import Urllib3TokenClient
+from adapters.kafka.consumer import KafkaMessageSource
+from adapters.kafka.dead_letters import KafkaDeadLetterQueue
+from adapters.memory.consumer import InMemoryCommittedOffsets, InMemoryMessageSource
+from adapters.memory.dead_letters import InMemoryDeadLetters
+from adapters.telemetry.messaging import process_span
+from adapters.telemetry.metered import MeteredForward, MeteredTokenClient
+from adapters.telemetry.providers import Telemetry
+from adapters.telemetry.tracing import traced_unit_of_work
+from domain.services.tokens import TokenCache
+from domain.usecases.consume import ConsumeLoop, MessageHandler, forwarding
+from domain.usecases.forward import ForwardOutcome, ForwardRequest
+from entrypoints.components import Core, Messaging, Observability, Storage
+from ports.messages import ConsumedMessage
+
+
+class _Closeable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closeable)
+
+
+def closing(client: C) -> Iterator[C]:
+    yield client
+    client.close()
+
+
+def traced(handle: MessageHandler, telemetry: Telemetry, *, consumer_group: str) -> MessageHandler:
+    """`handle` inside a CONSUMER span per message, continuing the trace its headers carry."""
+    if not telemetry.enabled:
+        return handle
+
+    def handle_in_span(message: ConsumedMessage) -> ForwardOutcome:
+        origin = message.origin
+        with process_span(
+            telemetry,
+            message.text_headers(),
+            topic=origin.topic,
+            partition=origin.partition,
+            offset=origin.offset,
+            key=message.key.decode(errors="replace") if message.key is not None else None,
+            consumer_group=consumer_group,
+            body_size=len(message.value or b""),
+        ):
+            return handle(message)
+
+    return handle_in_span
+
+
+def kafka_dead_letters(close_timeout_s: float, **settings: object) -> Iterator[KafkaDeadLetterQueue]:
+    dead_letters = KafkaDeadLetterQueue(**settings)  # type: ignore[arg-type]
+    yield dead_letters
+    dead_letters.close(close_timeout_s)
+
+
+class WorkerContainer(containers.DeclarativeContainer):
+    """Composition root of `cruncan worker`: consumes the requests topic and forwards each request
+    to the third party, recording its outcome in the request store."""
+
+    config = providers.Configuration(strict=True)
+
+    observability = providers.Container(Observability, service_name="cruncan-worker")
+    core = providers.Container(Core, config=config)
+    storage = providers.Container(Storage, config=config.storage)
+    messaging = providers.Container(Messaging, config=config.messaging)
+
+    traced_unit_of_work = providers.Singleton(
+        traced_unit_of_work, storage.unit_of_work.provider, observability.telemetry, db_system=storage.db_system
+    )
+    token_client = providers.Singleton(
+        MeteredTokenClient,
+        providers.Resource(
+            closing,
+            providers.Singleton(
+                Urllib3TokenClient,
+                token_url=config.token.url,
+                client_id=config.token.client_id,
+                client_secret=config.token.client_secret,
+                clock=core.clock,
+                scope=config.token.scope,
+                timeout_s=config.token.timeout_s,
+            ),
+        ),
+        observability.metrics,
+    )
+    tokens = providers.Singleton(
+        TokenCache,
+        client=token_client,
+        clock=core.clock,
+        expiry_skew_s=config.token.expiry_skew_s,
+        max_attempts=config.token.max_attempts,
+        backoff_base_s=config.token.backoff_base_s,
+    )
+    third_party = providers.Resource(
+        closing,
+        providers.Singleton(
+            Urllib3ThirdPartyClient,
+            third_party_url=config.third_party.url,
+            clock=core.clock,
+            connect_timeout_s=config.third_party.connect_timeout_s,
+            read_timeout_s=config.third_party.read_timeout_s,
+            pool_size=config.third_party.pool_size,
+        ),
+    )
+    forward = providers.Singleton(
+        MeteredForward,
+        providers.Singleton(
+            ForwardRequest,
+            uow=traced_unit_of_work,
+            tokens=tokens,
+            third_party=third_party,
+            clock=core.clock,
+            max_attempts=config.worker.max_attempts,
+            backoff_base_s=config.worker.backoff_base_s,
+            backoff_max_s=config.worker.backoff_max_s,
+        ),
+        observability.metrics,
+    )
+    handler = providers.Singleton(
+        traced,
+        providers.Singleton(forwarding, forward),
+        observability.telemetry,
+        consumer_group=config.worker.group_id,
+    )
+
+    memory_offsets = providers.Singleton(InMemoryCommittedOffsets)
+    source = providers.Selector(
+        config.messaging.backend,
+        memory=providers.Singleton(
+            InMemoryMessageSource,
+            broker=messaging.memory_broker,
+            topic=config.messaging.kafka.topic,
+            offsets=memory_offsets,
+        ),
+        kafka=providers.Singleton(
+            KafkaMessageSource,
+            bootstrap_servers=config.messaging.kafka.bootstrap_servers,
+            topic=config.messaging.kafka.topic,
+            group_id=config.worker.group_id,
+            session_timeout_ms=config.worker.session_timeout_ms,
+            partitions=config.messaging.kafka.partitions,
+            replication_factor=config.messaging.kafka.replication_factor,
+        ),
+    )
+    dead_letters = providers.Selector(
+        config.messaging.backend,
+        memory=providers.Singleton(InMemoryDeadLetters, broker=messaging.memory_broker, topic=config.worker.dlq_topic),
+        kafka=providers.Resource(
+            kafka_dead_letters,
+            close_timeout_s=config.messaging.kafka.close_timeout_s,
+            bootstrap_servers=config.messaging.kafka.bootstrap_servers,
+            topic=config.worker.dlq_topic,
+            partitions=config.messaging.kafka.partitions,
+            replication_factor=config.messaging.kafka.replication_factor,
+            delivery_timeout_ms=config.messaging.kafka.delivery_timeout_ms,
+            request_timeout_ms=config.messaging.kafka.request_timeout_ms,
+        ),
+    )
+    loop = providers.Singleton(
+        ConsumeLoop,
+        source=source,
+        handle=handler,
+        dead_letters=dead_letters,
+        concurrency=config.worker.concurrency,
+        drain_timeout_s=config.worker.shutdown_timeout_s,
+        commit_interval_s=config.worker.commit_interval_s,
+        retry_backoff_s=config.worker.retry_backoff_s,
+        max_backoff_s=config.worker.max_retry_backoff_s,
+    )

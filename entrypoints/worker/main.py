@@ -1,0 +1,57 @@
+"""`cruncan worker`: forward the requests topic to the third party until SIGINT/SIGTERM; several may run at once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from dependency_injector import providers
+
+from entrypoints.lifecycle import shutdown_requested, wait_for
+from entrypoints.runtime import BackgroundLoop
+from entrypoints.settings import SettingsError, require, setting
+from entrypoints.worker.container import WorkerContainer
+
+log = logging.getLogger(__name__)
+
+CLOSE_MARGIN_S = 10.0
+"""Beyond `worker.shutdown_timeout_s` (the drain), time to commit, leave the group and close."""
+
+
+def build_container(settings: providers.Configuration, telemetry: object | None = None) -> WorkerContainer:
+    """The worker's container on `settings`; telemetry stays disabled unless the process's own is given."""
+    container = WorkerContainer()
+    container.config.from_dict(settings())
+    if telemetry is not None:
+        container.observability.telemetry.override(telemetry)
+    return container
+
+
+def consumer(container: WorkerContainer) -> tuple[BackgroundLoop, float]:
+    """The consume loop, built on this thread with everything the configuration selects, and how
+    long it may take to stop."""
+    container.storage.probe()
+    loop = BackgroundLoop("consumer", container.loop().run)
+    return loop, container.config.worker.shutdown_timeout_s() + CLOSE_MARGIN_S
+
+
+def run(settings: providers.Configuration, telemetry: object, announce: Callable[[str], None] = log.info) -> int:
+    if setting(settings, "messaging.backend") != "kafka":
+        raise SettingsError(
+            "cruncan worker reads Kafka: set messaging.backend=kafka "
+            "(the in-memory broker lives inside one process: `cruncan demo` runs the worker beside the API)"
+        )
+    require(settings, ["token.client_secret"])
+    container = build_container(settings, telemetry)
+    try:
+        loop, stop_timeout_s = consumer(container)
+        topic, third_party = settings.messaging.kafka.topic(), settings.third_party.url()
+        with shutdown_requested() as stop:
+            loop.start()
+            announce(f"cruncan worker forwarding {topic} to {third_party}")
+            wait_for(stop, still_running=lambda: loop.running)
+            log.info("stopping the consumer")
+            clean = loop.stop(stop_timeout_s) and loop.failed is None
+    finally:
+        container.shutdown_resources()
+    return 0 if clean else 1
