@@ -1,8 +1,16 @@
 """Ingestions per second (insert a request, insert its outbox row, commit) through
 `PeeweeUnitOfWork`, against bare psycopg2 doing the same inserts on the same database.
 
-Runs on a temporary database that it creates, migrates and drops. Every variant writes the
-same two rows per ingestion; the outbox trigger sends its NOTIFY in all of them.
+Variants, each with a connection per thread or a pool as large as the thread count:
+- psycopg2 by hand: `with connection:` and two `execute` calls (BEGIN, INSERT, INSERT, COMMIT);
+- psycopg2, one round trip: the four statements in one message, the floor for this work;
+- PeeweeUnitOfWork: what cruncan runs;
+- peewee pool + atomic(): peewee as its documentation shows it;
+- peewee, connect per request: without a pool.
+
+Runs on a temporary database that it creates, migrates and drops. The outbox trigger sends its
+NOTIFY in every variant. Figures vary with the machine's load: variants take turns for several
+rounds, and the median round is printed.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import math
 import time
 from typing import Any
 
+import psycopg2
 import psycopg2.extensions
 from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase
 from psycopg2.extensions import parse_dsn
@@ -79,9 +80,12 @@ def connect_database(
     connection and waiting for a busy pool to free one."""
     if pool_size < 1 or connect_timeout_s <= 0:
         raise ValueError("pool_size must be at least 1 and connect_timeout_s positive")
-    parameters = parse_dsn(dsn)
+    try:
+        parameters = parse_dsn(dsn)
+    except psycopg2.ProgrammingError as exc:
+        raise ValueError(f"the postgres DSN is malformed: {exc}") from None
     if not parameters.get("dbname"):
-        raise ValueError(f"the postgres DSN must name a database: {_redacted(dsn)}")
+        raise ValueError(f"the postgres DSN must name a database: {_redacted(parameters)}")
     options = f"-c statement_timeout={statement_timeout_ms} -c TimeZone=UTC"
     return PooledPostgres(
         parameters["dbname"],
@@ -101,6 +105,5 @@ def close_database(database: PooledPostgres) -> None:
     database.close_all()
 
 
-def _redacted(dsn: str) -> str:
-    parameters = parse_dsn(dsn)
+def _redacted(parameters: dict[str, str]) -> str:
     return " ".join(f"{key}={'***' if key == 'password' else value}" for key, value in parameters.items())

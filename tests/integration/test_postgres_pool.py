@@ -93,8 +93,18 @@ def test_connections_run_in_utc_with_the_statement_timeout(clean_postgres: str) 
     close_database(database)
 
 
-def test_a_dsn_without_a_database_is_refused_at_once() -> None:
-    with pytest.raises(ValueError, match="must name a database"):
-        connect_database(
-            "host=127.0.0.1 user=postgres", pool_size=1, connect_timeout_s=1, stale_timeout_s=1, statement_timeout_ms=1
-        )
+def open_pool(dsn: str) -> PooledPostgres:
+    return connect_database(dsn, pool_size=1, connect_timeout_s=1, stale_timeout_s=1, statement_timeout_ms=1)
+
+
+def test_a_dsn_without_a_database_is_refused_at_once_without_showing_the_password() -> None:
+    with pytest.raises(ValueError, match="must name a database") as refused:
+        open_pool("host=127.0.0.1 user=postgres password=hunter2")
+
+    assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize("dsn", ["postgresql://postgres@127.0.0.1:5432/cruncan?nonsense=1", "host"])
+def test_a_malformed_dsn_is_refused_at_once(dsn: str) -> None:
+    with pytest.raises(ValueError, match="malformed"):
+        open_pool(dsn)
