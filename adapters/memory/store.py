@@ -8,7 +8,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
-from domain.model.errors import CruncanError
+from domain.model.errors import DuplicateRequest
 from domain.model.message import OutboxMessage, PendingMessage
 from domain.model.request import RequestStatus, StoredRequest
 from ports.outbox import Outbox, OutboxSignal
@@ -198,5 +198,5 @@ class InMemoryOutboxSignal(OutboxSignal):
             self._store.new_messages.notify_all()
 
 
-def _duplicate(request_id: str) -> CruncanError:
-    return CruncanError(f"duplicate: request {request_id} already exists")
+def _duplicate(request_id: str) -> DuplicateRequest:
+    return DuplicateRequest(f"duplicate: request {request_id} already exists")

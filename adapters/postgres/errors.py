@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import psycopg2
 import psycopg2.errors
 
-from domain.model.errors import CruncanError, StoreUnavailable
+from domain.model.errors import CruncanError, DuplicateRequest, StoreUnavailable
 
 
 @contextmanager
@@ -18,7 +18,7 @@ def translated_errors() -> Iterator[None]:
     try:
         yield
     except psycopg2.errors.UniqueViolation as exc:
-        raise CruncanError(f"duplicate: {_detail(exc)}") from exc
+        raise DuplicateRequest(f"duplicate: {_detail(exc)}") from exc
     except psycopg2.IntegrityError as exc:
         raise CruncanError(f"refused by the schema: {_detail(exc)}") from exc
     except psycopg2.errors.UndefinedTable as exc:

@@ -20,6 +20,10 @@ class RequestNotFound(CruncanError):
         self.request_id = request_id
 
 
+class DuplicateRequest(CruncanError):
+    """A request with this ID is already stored: the ID generator issued an ID twice."""
+
+
 class StoreUnavailable(CruncanError):
     """The request store cannot be reached; the caller may retry later."""
 

@@ -6,11 +6,14 @@ Limits (enforced by `OneRequest.from_json`, published in the OpenAPI document):
 - `data`: at most 100 items; each item is an object with exactly `key` (1 to 256
   characters) and `value` (at most 4,096 characters), both strings.
 - No other fields are accepted: an unknown field is a client bug worth reporting.
+- Strings must be valid Unicode without NUL characters (Postgres cannot store NUL, and a lone
+  surrogate cannot be encoded as UTF-8).
 """
 
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -74,8 +77,7 @@ def _expect_object(value: object, where: str, allowed: set[str], required: set[s
         raise InvalidRequest(where, "must be a JSON object")
     unknown = sorted(set(value) - allowed)
     if unknown:
-        prefix = "" if where == "body" else f"{where}."
-        raise InvalidRequest(f"{prefix}{unknown[0]}", "is not a known field")
+        raise InvalidRequest(_member(where, unknown[0]), "is not a known field")
     for name in sorted(required):
         if name not in value:
             prefix = "" if where == "body" else f"{where}."
@@ -83,11 +85,24 @@ def _expect_object(value: object, where: str, allowed: set[str], required: set[s
     return value
 
 
+def _member(where: str, name: str) -> str:
+    """The JSON path of member `name`: `data[0].key`, or `body["odd name"]` when it is not a plain name."""
+    if name.isidentifier():
+        return name if where == "body" else f"{where}.{name}"
+    return f"{where}[{json.dumps(name)}]"
+
+
 def _expect_string(value: object, where: str, maximum: int) -> str:
     if not isinstance(value, str):
         raise InvalidRequest(where, "must be a string")
     if len(value) > maximum:
         raise InvalidRequest(where, f"must be at most {maximum} characters")
+    if "\x00" in value:
+        raise InvalidRequest(where, "must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest(where, "must be valid Unicode (no lone surrogates)") from None
     return value
 
 

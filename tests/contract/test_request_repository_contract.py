@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.model.errors import CruncanError
+from domain.model.errors import DuplicateRequest
 from domain.model.request import (
     DATA_ITEMS_MAX,
     KEY_MAX,
@@ -72,14 +72,14 @@ def test_get_of_an_unknown_id_is_none(backend: Backend) -> None:
 def test_adding_an_id_that_exists_fails_and_keeps_the_first(backend: Backend) -> None:
     committed(backend, a_request("r1"))
 
-    with pytest.raises(CruncanError, match="r1"):
+    with pytest.raises(DuplicateRequest, match="r1"):
         committed(backend, a_request("r1", RequestStatus.FAILED, reason="impostor"))
 
     assert stored(backend, "r1") == a_request("r1")
 
 
 def test_adding_an_id_twice_in_one_unit_fails_and_keeps_neither(backend: Backend) -> None:
-    with pytest.raises(CruncanError, match="r1"):
+    with pytest.raises(DuplicateRequest, match="r1"):
         committed(backend, a_request("r1"), a_request("r1"))
 
     assert stored(backend, "r1") is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.model.errors import CruncanError
+from domain.model.errors import DuplicateRequest
 from tests.contract.conftest import Backend
 from tests.contract.examples import a_message, a_request
 
@@ -85,7 +85,7 @@ def test_a_commit_that_fails_keeps_none_of_the_units_work(backend: Backend) -> N
             uow.requests.add(a_request("r1"))
             uow.commit()
 
-    with pytest.raises(CruncanError, match="r1"):
+    with pytest.raises(DuplicateRequest, match="r1"):
         work()
 
     assert stored_ids(backend, "r1", "r2") == ["r1"]

@@ -95,3 +95,10 @@ def test_an_unexpected_error_is_a_json_500_without_a_stack_trace(client, api_con
 
     assert response.status_code == 500
     assert response.json == {"error": "internal_error", "detail": "the server failed to handle the request"}
+
+
+def test_a_lone_surrogate_is_a_400_not_a_500(client):
+    response = client.post("/one", data='{"user_id": "\\ud800"}', content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json["field"] == "user_id"

@@ -4,6 +4,7 @@ from hypothesis import strategies as st
 
 from domain.model import request as rules
 from domain.model.errors import InvalidRequest
+from domain.model.message import RequestMessage
 from domain.model.request import DataItem, OneRequest
 
 
@@ -40,6 +41,10 @@ def test_prompt_and_data_are_optional():
         ({"user_id": "u", "data": [{"key": "k", "value": 1}]}, "data[0].value", "must be a string"),
         ({"user_id": "u", "data": [{"key": "k", "value": "v", "x": 1}]}, "data[0].x", "is not a known field"),
         ({"user_id": "u", "extra": True}, "extra", "is not a known field"),
+        ({"user_id": "u", "": True}, 'body[""]', "is not a known field"),
+        ({"user_id": "u\x00"}, "user_id", "must not contain NUL characters"),
+        ({"user_id": "u", "prompt": "\ud800"}, "prompt", "no lone surrogates"),
+        ({"user_id": "u", "data": [{"key": "k", "value": "\udfff"}]}, "data[0].value", "no lone surrogates"),
     ],
 )
 def test_a_broken_rule_names_the_offending_field(body, field, problem):
@@ -60,12 +65,14 @@ def test_values_at_the_limits_are_accepted():
     assert OneRequest.from_json(body).to_json() == body
 
 
-texts = st.text(max_size=40)
+texts = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=40)
 bodies = st.fixed_dictionaries(
     {
-        "user_id": st.text(min_size=1, max_size=rules.USER_ID_MAX).filter(str.strip),
+        "user_id": st.text(
+            st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), min_size=1, max_size=rules.USER_ID_MAX
+        ).filter(str.strip),
         "prompt": texts,
-        "data": st.lists(st.fixed_dictionaries({"key": st.text(min_size=1, max_size=20), "value": texts}), max_size=5),
+        "data": st.lists(st.fixed_dictionaries({"key": texts.filter(bool), "value": texts}), max_size=5),
     }
 )
 
@@ -73,3 +80,27 @@ bodies = st.fixed_dictionaries(
 @given(bodies)
 def test_any_valid_body_survives_a_round_trip(body):
     assert OneRequest.from_json(body).to_json() == body
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+near_valid = st.fixed_dictionaries(
+    {"user_id": json_values | st.text(max_size=5)},
+    optional={"prompt": json_values, "data": json_values | st.lists(json_values, max_size=3)},
+)
+
+
+@given(json_values | near_valid)
+def test_any_json_document_is_either_a_request_or_a_named_refusal(document):
+    try:
+        request = OneRequest.from_json(document)
+    except InvalidRequest as refusal:
+        refused = refusal
+    else:
+        assert RequestMessage(request_id="00000000000000000001", body=request).encode()
+        return
+    assert refused.field
+    assert refused.problem
