@@ -200,4 +200,5 @@ class Relaying(containers.DeclarativeContainer):
         signal=storage.outbox_signal,
         poll_interval_s=config.relay.poll_interval_s,
         retry_backoff_s=config.relay.retry_backoff_s,
+        drain_s=config.relay.drain_s,
     )

@@ -57,7 +57,9 @@ class RelayOutbox:
 
 
 class RelayLoop:
-    """Runs relay passes until `stop` is set, finishing the pass in progress.
+    """Runs relay passes until `stop` is set, then drains: it keeps passing for up to `drain_s`
+    while passes find messages and publish them all, so what was accepted just before a shutdown
+    leaves with this process (what is left is published by the next relay, never lost).
 
     After a full batch the next pass starts at once; otherwise the loop waits for the outbox
     signal (a commit) or `poll_interval_s`, whichever comes first. A pass that raised, or left
@@ -71,13 +73,16 @@ class RelayLoop:
         signal: OutboxSignal,
         poll_interval_s: float,
         retry_backoff_s: float,
+        *,
         max_backoff_s: float = 30.0,
+        drain_s: float = 0.0,
     ) -> None:
         self._relay = relay
         self._signal = signal
         self._poll_interval_s = poll_interval_s
         self._retry_backoff_s = retry_backoff_s
         self._max_backoff_s = max(max_backoff_s, retry_backoff_s)
+        self._drain_s = drain_s
 
     def run(self, stop: threading.Event) -> None:
         failures = 0
@@ -94,6 +99,14 @@ class RelayLoop:
                 failures = 0
             if outcome.claimed < self._relay.batch_size:
                 self._wait_for_messages(stop)
+        self._drain()
+
+    def _drain(self) -> None:
+        deadline = time.monotonic() + self._drain_s
+        while time.monotonic() < deadline:
+            outcome = self._pass()
+            if outcome is None or outcome.undelivered or not outcome.claimed:
+                return
 
     def backoff(self, failures: int) -> float:
         """The pause after `failures` failed passes in a row."""

@@ -14,7 +14,7 @@ from adapters.memory.broker import InMemoryBroker, InMemoryPublisher
 from adapters.memory.clock import ManualClock
 from adapters.memory.store import InMemoryOutboxSignal, InMemoryStore, InMemoryUnitOfWork
 from domain.model.errors import StoreUnavailable
-from domain.model.message import PendingMessage
+from domain.model.message import OutboxMessage, PendingMessage
 from domain.model.request import RequestStatus
 from domain.services.snowflake import SnowflakeIdGenerator
 from domain.usecases.ingest import IngestRequest
@@ -241,7 +241,7 @@ def test_stopping_cuts_an_idle_wait_short(store, broker, clock, signal):
     [(0.5, 4.0, [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]), (1.0, 30.0, [1.0, 2.0, 4.0, 8.0, 16.0, 30.0])],
 )
 def test_the_backoff_doubles_up_to_its_cap(store, broker, clock, signal, base, cap, expected):
-    loop = RelayLoop(relay_with(store, InMemoryPublisher(broker, TOPIC), clock), signal, 1.0, base, cap)
+    loop = RelayLoop(relay_with(store, InMemoryPublisher(broker, TOPIC), clock), signal, 1.0, base, max_backoff_s=cap)
 
     assert [loop.backoff(failures) for failures in range(1, 7)] == expected
     assert loop.backoff(10_000) == cap
@@ -269,3 +269,21 @@ def test_two_relays_running_at_once_publish_every_message_exactly_once(store, br
     assert len(ids) == 300
     assert published == Counter(ids)
     assert {store.requests[i].status for i in ids} == {RequestStatus.PUBLISHED}
+
+
+def test_on_stop_the_loop_drains_what_is_waiting_before_it_returns():
+    store = InMemoryStore()
+    broker = InMemoryBroker()
+    relay = RelayOutbox(lambda: InMemoryUnitOfWork(store), InMemoryPublisher(broker, "t"), ManualClock(), batch_size=2)
+    loop = RelayLoop(relay, InMemoryOutboxSignal(store), poll_interval_s=60, retry_backoff_s=1, drain_s=5)
+    for key in ("a", "b", "c", "d", "e"):
+        with InMemoryUnitOfWork(store) as uow:
+            uow.outbox.add(OutboxMessage(key=key, payload=b"{}", created_at=ManualClock().now()))
+            uow.commit()
+    stop = threading.Event()
+    stop.set()
+
+    loop.run(stop)
+
+    assert sorted(record.key for record in broker.records("t")) == ["a", "b", "c", "d", "e"]
+    assert store.outbox.keys() == store.sent.keys()
