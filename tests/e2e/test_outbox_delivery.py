@@ -1,0 +1,228 @@
+"""Every committed request is published at least once, whatever fails: real `cruncan` processes on the
+real Postgres and Tansu broker, killed, stopped and run side by side."""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, contextmanager
+from typing import Any, TypeVar
+
+import psycopg2.extensions
+import pytest
+import urllib3
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from tests.e2e.conftest import RunningCommand
+from tests.support.kafka import TansuBroker, list_topics, read_messages
+from tests.support.postgres import admin_connection
+
+pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
+
+Cruncan = Callable[..., RunningCommand]
+T = TypeVar("T")
+
+BODY = {"user_id": "user-1", "prompt": "hello", "data": [{"key": "k", "value": "v"}]}
+RELAY_STARTED = re.compile(r"cruncan relay publishing the outbox")
+RELAY_STOPPING = re.compile(r"stopping outbox relay")
+RELAY_FAILED_PASS = re.compile(r"relay pass left messages unpublished")
+END_MARKER = b"end-of-test"
+
+
+def stack_env(dsn: str, broker: TansuBroker, topic: str, **settings: str) -> dict[str, str]:
+    """`cruncan` on Postgres and Kafka; `settings` are further `CRUNCAN_*` variables, by name without the prefix."""
+    return {
+        "CRUNCAN_STORAGE__BACKEND": "postgres",
+        "CRUNCAN_STORAGE__POSTGRES__DSN": dsn,
+        "CRUNCAN_MESSAGING__BACKEND": "kafka",
+        "CRUNCAN_MESSAGING__KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "CRUNCAN_MESSAGING__KAFKA__TOPIC": topic,
+        "CRUNCAN_MESSAGING__KAFKA__REQUEST_TIMEOUT_MS": "2000",
+        "CRUNCAN_MESSAGING__KAFKA__DELIVERY_TIMEOUT_MS": "5000",
+        "CRUNCAN_RELAY__RETRY_BACKOFF_S": "0.2",
+        "CRUNCAN_RELAY__POLL_INTERVAL_S": "0.5",
+        **{f"CRUNCAN_{name}": value for name, value in settings.items()},
+    }
+
+
+class Client:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = urllib3.PoolManager(maxsize=8, retries=False, timeout=10)
+
+    def create(self) -> str:
+        response = self.http.request("POST", f"{self.url}/one", json=BODY)
+        assert response.status == 201, response.data
+        request_id: str = response.json()["request_id"]
+        return request_id
+
+    def status(self, request_id: str) -> str:
+        response = self.http.request("GET", f"{self.url}/one/{request_id}")
+        assert response.status == 200, response.data
+        status: str = response.json()["status"]
+        return status
+
+
+def eventually(check: Callable[[], T | None], what: str, timeout_s: float = 30.0) -> T:
+    """The first truthy result of `check`, polled until `timeout_s`; fails naming `what` if none comes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            pytest.fail(f"{what}: not within {timeout_s} s (last seen: {result!r})")
+        time.sleep(0.05)
+
+
+def rows(dsn: str, query: str, *parameters: Any) -> list[tuple[Any, ...]]:
+    with closing(admin_connection(dsn)) as connection:
+        cursor = connection.cursor()
+        cursor.execute(query, parameters)
+        return cursor.fetchall()
+
+
+def unsent(dsn: str) -> int:
+    return int(rows(dsn, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")[0][0])
+
+
+def statuses(dsn: str) -> dict[str, str]:
+    return dict(rows(dsn, "SELECT req_id, status FROM request"))
+
+
+def waiting_on_a_lock(dsn: str) -> int:
+    """How many sessions on `dsn`'s database wait for a lock another session holds."""
+    found = rows(
+        dsn,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    return int(found[0][0])
+
+
+@contextmanager
+def request_row_locked(dsn: str, request_id: str) -> Iterator[psycopg2.extensions.connection]:
+    """Holds the `request` row in an open transaction, so whoever updates it waits until the block ends."""
+    with closing(psycopg2.connect(dsn)) as connection:
+        connection.cursor().execute("SELECT 1 FROM request WHERE req_id = %s FOR UPDATE", (request_id,))
+        try:
+            yield connection
+        finally:
+            connection.rollback()
+
+
+def published_keys(broker: TansuBroker, topic: str) -> list[str | None]:
+    """The key of every message of `topic`, sorted: the test writes an end marker to each partition and
+    reads up to all of them. Exact where Tansu's high watermarks can fall short of the messages (with
+    several producers at once), but only once nothing else publishes to the topic."""
+    partitions = eventually(lambda: list_topics(broker.bootstrap_servers).get(topic), f"topic {topic} created")
+    with closing(Producer({"bootstrap.servers": broker.bootstrap_servers})) as producer:
+        for partition in range(partitions):
+            producer.produce(topic, key=END_MARKER, value=b"", partition=partition)
+        assert producer.flush(10) == 0, "the end markers were not acknowledged"
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": f"test-{uuid.uuid4().hex}"})
+    consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in range(partitions)])
+    ended: set[int] = set()
+    keys: list[str | None] = []
+    deadline = time.monotonic() + 15
+    try:
+        while len(ended) < partitions and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error() is not None:
+                continue
+            key = message.key()
+            if key == END_MARKER:
+                ended.add(message.partition() or 0)
+            else:
+                keys.append(key.decode() if isinstance(key, bytes) else key)
+    finally:
+        consumer.close()
+    if len(ended) < partitions:
+        pytest.fail(f"read {topic} to the end of {len(ended)} of its {partitions} partitions only")
+    return sorted(keys, key=str)
+
+
+def test_a_request_accepted_while_the_broker_is_down_is_published_when_it_returns(
+    cruncan: Cruncan, clean_postgres: str, kafka_broker: TansuBroker, fresh_topic: str
+) -> None:
+    api = cruncan("api", "--port", "0", env=stack_env(clean_postgres, kafka_broker, fresh_topic))
+    client = Client(api.url())
+    before = client.create()
+    eventually(lambda: client.status(before) == "published", "the first request published")
+
+    with kafka_broker.outage():
+        during = client.create()
+        api.wait_for_line(RELAY_FAILED_PASS)
+        assert client.status(during) == "accepted"
+        assert unsent(clean_postgres) == 1
+
+    eventually(lambda: client.status(during) == "published", "the request accepted during the outage published")
+    assert during in published_keys(kafka_broker, fresh_topic)
+    assert unsent(clean_postgres) == 0
+    assert api.terminate() == 0
+
+
+def test_a_relay_killed_between_publishing_and_marking_publishes_again(
+    cruncan: Cruncan, clean_postgres: str, kafka_broker: TansuBroker, fresh_topic: str
+) -> None:
+    env = stack_env(clean_postgres, kafka_broker, fresh_topic, RELAY__EMBEDDED="false")
+    client = Client(cruncan("api", "--port", "0", env=env).url())
+    request_id = client.create()
+
+    with request_row_locked(clean_postgres, request_id):
+        doomed = cruncan("relay", env=env)
+        assert [message.key for message in read_messages(kafka_broker.bootstrap_servers, fresh_topic, 1)] == [
+            request_id
+        ]
+        eventually(lambda: waiting_on_a_lock(clean_postgres), "the relay blocked marking the message sent")
+        doomed.process.send_signal(signal.SIGKILL)
+        doomed.process.wait(10)
+    assert unsent(clean_postgres) == 1, "the killed relay must not have marked the message sent"
+    assert client.status(request_id) == "accepted"
+
+    successor = cruncan("relay", env=env)
+    eventually(lambda: unsent(clean_postgres) == 0, "the next relay publishing the message again")
+    assert client.status(request_id) == "published"
+    assert published_keys(kafka_broker, fresh_topic) == [request_id, request_id]
+    assert successor.terminate() == 0
+
+
+def test_relays_side_by_side_publish_every_request_exactly_once(
+    cruncan: Cruncan, clean_postgres: str, kafka_broker: TansuBroker, fresh_topic: str
+) -> None:
+    env = stack_env(clean_postgres, kafka_broker, fresh_topic, RELAY__EMBEDDED="false", RELAY__BATCH_SIZE="5")
+    client = Client(cruncan("api", "--port", "0", env=env).url())
+    relays = [cruncan("relay", env=env) for _ in range(3)]
+    for relay in relays:
+        relay.wait_for_line(RELAY_STARTED)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        request_ids = list(pool.map(lambda _: client.create(), range(120)))
+
+    eventually(lambda: unsent(clean_postgres) == 0, "every message marked sent")
+    assert set(statuses(clean_postgres).values()) == {"published"}
+    assert published_keys(kafka_broker, fresh_topic) == sorted(request_ids)
+    assert [relay.terminate() for relay in relays] == [0, 0, 0]
+
+
+def test_cruncan_api_publishes_what_it_accepted_before_it_exits_on_sigterm(
+    cruncan: Cruncan, clean_postgres: str, kafka_broker: TansuBroker, fresh_topic: str
+) -> None:
+    env = stack_env(clean_postgres, kafka_broker, fresh_topic, RELAY__BATCH_SIZE="5")
+    api = cruncan("api", "--port", "0", env=env)
+    client = Client(api.url())
+    first = client.create()
+
+    with request_row_locked(clean_postgres, first):
+        eventually(lambda: waiting_on_a_lock(clean_postgres), "the relay busy with the first request")
+        accepted = [first, *(client.create() for _ in range(19))]
+        api.process.send_signal(signal.SIGTERM)
+        api.wait_for_line(RELAY_STOPPING)
+    assert api.process.wait(30) == 0, api.output()
+
+    assert unsent(clean_postgres) == 0, "requests accepted before SIGTERM were left unpublished"
+    assert statuses(clean_postgres) == dict.fromkeys(accepted, "published")
+    assert published_keys(kafka_broker, fresh_topic) == sorted(accepted)
