@@ -270,6 +270,7 @@ class ConsumeLoop(PartitionListener):
             log.warning("commit of %s failed: %s; it will be tried again", _positions(positions), exc)
             return
         self._tracker.committed(positions)
+        log.debug("committed %s", _positions(positions))
 
 
 class _Slots:

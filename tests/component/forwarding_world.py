@@ -1,0 +1,182 @@
+"""The worker of `forwarding.feature` in the test process, as `cruncan worker` composes it, on the real
+broker, Postgres and WireMock; requests are stored and relayed by the real ingestion use cases."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytest
+from confluent_kafka import ConsumerGroupTopicPartitions
+from confluent_kafka.admin import AdminClient
+
+from adapters.kafka.producer import KafkaPublisher
+from adapters.postgres.database import close_database, connect_database
+from adapters.postgres.unit_of_work import PeeweeUnitOfWork
+from adapters.system import SystemClock
+from domain.model.request import StoredRequest
+from domain.services.snowflake import SnowflakeIdGenerator
+from domain.usecases.ingest import IngestRequest
+from domain.usecases.relay import RelayOutbox
+from entrypoints.runtime import BackgroundLoop
+from entrypoints.settings import load_settings
+from entrypoints.worker.main import build_container, consumer
+from tests.support.kafka import TansuBroker, read_messages
+from tests.support.wiremock import WireMock
+
+CLIENT_ID = "cruncan"
+CLIENT_SECRET = "component-secret"
+PARTITIONS = 3
+WAIT_S = 30.0
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], what: str, timeout_s: float = WAIT_S) -> T:
+    """The first truthy result of `check`, polled until `timeout_s`; fails naming `what` if none comes."""
+    deadline = time.monotonic() + timeout_s
+    while not (result := check()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not result:
+        pytest.fail(f"{what}: not within {timeout_s} s (last seen: {result!r})")
+    return result
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A request as stored, and the `ThreeRequest` the third party must receive for it."""
+
+    request_id: str
+    body: dict[str, Any]
+
+    @property
+    def three_request(self) -> dict[str, Any]:
+        return {
+            "id": self.request_id,
+            "metadata": {"source": "cruncan-api", "user_id": self.body["user_id"]},
+            "one_request": self.body,
+        }
+
+
+class ForwardingWorld:
+    def __init__(self, dsn: str, broker: TansuBroker, wiremock: WireMock, topic: str) -> None:
+        self.dsn = dsn
+        self.broker = broker
+        self.wiremock = wiremock
+        self.topic = topic
+        self.dlq_topic = f"{topic}-dlq"
+        self.group_id = f"{topic}-workers"
+        self.sent: list[Sent] = []
+        self.published = 0
+        clock = SystemClock()
+        self._database = connect_database(
+            dsn, pool_size=4, connect_timeout_s=5, stale_timeout_s=300, statement_timeout_ms=10_000
+        )
+        self._publisher = KafkaPublisher(
+            broker.bootstrap_servers,
+            topic,
+            partitions=PARTITIONS,
+            replication_factor=1,
+            linger_ms=0,
+            delivery_timeout_ms=5000,
+            request_timeout_ms=2000,
+        )
+        self._ingest = IngestRequest(self._unit_of_work, SnowflakeIdGenerator(clock, node=7), clock)
+        self._relay = RelayOutbox(self._unit_of_work, self._publisher, clock)
+        self._worker = build_container(
+            load_settings(
+                environ={},
+                overrides=[
+                    "storage.backend=postgres",
+                    f"storage.postgres.dsn={dsn}",
+                    "messaging.backend=kafka",
+                    f"messaging.kafka.bootstrap_servers={broker.bootstrap_servers}",
+                    f"messaging.kafka.topic={topic}",
+                    f"messaging.kafka.partitions={PARTITIONS}",
+                    "messaging.kafka.request_timeout_ms=2000",
+                    "messaging.kafka.delivery_timeout_ms=5000",
+                    f"worker.group_id={self.group_id}",
+                    f"worker.dlq_topic={self.dlq_topic}",
+                    "worker.session_timeout_ms=2000",
+                    "worker.concurrency=4",
+                    "worker.commit_interval_s=0.2",
+                    "worker.backoff_base_s=0.05",
+                    "worker.retry_backoff_s=0.1",
+                    "worker.shutdown_timeout_s=5",
+                    f"token.url={wiremock.base_url}",
+                    f"token.client_id={CLIENT_ID}",
+                    f"token.client_secret={CLIENT_SECRET}",
+                    "token.backoff_base_s=0.05",
+                    f"third_party.url={wiremock.base_url}",
+                ],
+            )
+        )
+        self._loop: BackgroundLoop | None = None
+        self._loop_timeout_s = 0.0
+
+    def start_worker(self) -> None:
+        self._loop, self._loop_timeout_s = consumer(self._worker)
+        self._loop.start()
+
+    def close(self) -> None:
+        try:
+            if self._loop is not None:
+                assert self._loop.stop(self._loop_timeout_s), "the worker did not stop in time"
+                assert self._loop.failed is None, f"the worker's loop failed: {self._loop.failed!r}"
+        finally:
+            self._worker.shutdown_resources()
+            self._publisher.close(timeout_s=5)
+            close_database(self._database)
+
+    def store(self, user_id: str) -> Sent:
+        body = {"user_id": user_id, "prompt": f"a prompt from {user_id}", "data": [{"key": "k1", "value": "15"}]}
+        sent = Sent(self._ingest(body), body)
+        self.sent.append(sent)
+        return sent
+
+    def publish(self) -> None:
+        """Relays every stored request to the topic, as the API's relay does."""
+        while True:
+            relayed = self._relay()
+            assert relayed.undelivered == 0, f"the relay could not publish: {relayed}"
+            self.published += relayed.delivered
+            if relayed.claimed == 0:
+                return
+
+    def stored(self, request_id: str) -> StoredRequest:
+        with self._unit_of_work() as uow:
+            found = uow.requests.get(request_id)
+        assert found is not None, f"request {request_id} is not stored"
+        return found
+
+    def committed(self) -> dict[int, int]:
+        """The worker group's committed position of each partition of the topic that has one."""
+        admin = AdminClient({"bootstrap.servers": self.broker.bootstrap_servers})
+        future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(self.group_id)])[self.group_id]
+        partitions = future.result(timeout=10).topic_partitions or []
+        return {p.partition: p.offset for p in partitions if p.topic == self.topic and p.offset >= 0}
+
+    def ends(self) -> dict[int, int]:
+        """One past the last offset of each partition that holds messages, from the messages themselves
+        (Tansu's high watermark is the base offset of a partition's last batch, plus one)."""
+        ends: dict[int, int] = {}
+        for message in read_messages(self.broker.bootstrap_servers, self.topic, self.published):
+            ends[message.partition] = max(ends.get(message.partition, 0), message.offset + 1)
+        return ends
+
+    def third_party_calls(self, request_id: str) -> int:
+        return self.wiremock.count(
+            {"method": "POST", "url": "/three", "headers": {"Idempotency-Key": {"equalTo": request_id}}}
+        )
+
+    def token_calls(self) -> int:
+        return self.wiremock.count({"method": "POST", "url": "/v2/oauth/token"})
+
+    def unmatched(self) -> str:
+        requests = self.wiremock.unmatched()
+        return "\n".join(f"{r['method']} {r['url']} {r.get('body', '')[:200]}" for r in requests) or "none"
+
+    def _unit_of_work(self) -> PeeweeUnitOfWork:
+        return PeeweeUnitOfWork(self._database)
