@@ -16,10 +16,12 @@ import psycopg2.extensions
 import pytest
 import urllib3
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from psycopg2.extensions import make_dsn, parse_dsn
 
 from tests.e2e.conftest import RunningCommand
 from tests.support.kafka import TansuBroker, list_topics, read_messages
 from tests.support.postgres import admin_connection
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -54,17 +56,40 @@ class Client:
         self.url = url
         self.http = urllib3.PoolManager(maxsize=8, retries=False, timeout=10)
 
+    def get(self, path: str) -> urllib3.BaseHTTPResponse:
+        return self.http.request("GET", f"{self.url}{path}")
+
+    def post(self) -> urllib3.BaseHTTPResponse:
+        return self.http.request("POST", f"{self.url}/one", json=BODY)
+
     def create(self) -> str:
-        response = self.http.request("POST", f"{self.url}/one", json=BODY)
+        response = self.post()
         assert response.status == 201, response.data
         request_id: str = response.json()["request_id"]
         return request_id
 
+    def create_unless_unavailable(self) -> str | None:
+        """The new request's ID, or None on a 503; any other answer fails the test."""
+        response = self.post()
+        assert response.status in (201, 503), response.data
+        return response.json().get("request_id") if response.status == 201 else None
+
     def status(self, request_id: str) -> str:
-        response = self.http.request("GET", f"{self.url}/one/{request_id}")
+        response = self.get(f"/one/{request_id}")
         assert response.status == 200, response.data
         status: str = response.json()["status"]
         return status
+
+    def assert_store_unavailable(self) -> None:
+        """Requests that need the store get 503 with `Retry-After` and a JSON error; readiness names postgres."""
+        for response in (self.post(), self.post(), self.get("/one/00000000000000000001")):
+            assert response.status == 503, response.data
+            assert int(response.headers["Retry-After"]) > 0
+            assert response.json()["error"] == "unavailable"
+        readiness = self.get("/readyz")
+        assert readiness.status == 503, readiness.data
+        assert readiness.json()["checks"]["postgres"] != "ok"
+        assert "postgres" in readiness.json()["detail"]
 
 
 def eventually(check: Callable[[], T | None], what: str, timeout_s: float = 30.0) -> T:
@@ -92,6 +117,18 @@ def unsent(dsn: str) -> int:
 
 def statuses(dsn: str) -> dict[str, str]:
     return dict(rows(dsn, "SELECT req_id, status FROM request"))
+
+
+@contextmanager
+def postgres_proxy(dsn: str) -> Iterator[TcpProxy]:
+    """A proxy to the Postgres server of `dsn`, which the test can cut without stopping the server for others."""
+    server = parse_dsn(dsn)
+    with TcpProxy(server.get("host", "127.0.0.1"), int(server.get("port", "5432"))) as proxy:
+        yield proxy
+
+
+def through(proxy: TcpProxy, dsn: str) -> str:
+    return make_dsn(dsn, host="127.0.0.1", port=proxy.port)
 
 
 def waiting_on_a_lock(dsn: str) -> int:
@@ -226,3 +263,46 @@ def test_cruncan_api_publishes_what_it_accepted_before_it_exits_on_sigterm(
     assert unsent(clean_postgres) == 0, "requests accepted before SIGTERM were left unpublished"
     assert statuses(clean_postgres) == dict.fromkeys(accepted, "published")
     assert published_keys(kafka_broker, fresh_topic) == sorted(accepted)
+
+
+def test_a_database_down_from_the_start_answers_503_and_is_used_once_it_is_back(
+    cruncan: Cruncan, clean_postgres: str, kafka_broker: TansuBroker, fresh_topic: str
+) -> None:
+    with postgres_proxy(clean_postgres) as proxy:
+        proxy.cut()
+        client = Client(
+            cruncan(
+                "api", "--port", "0", env=stack_env(through(proxy, clean_postgres), kafka_broker, fresh_topic)
+            ).url()
+        )
+
+        client.assert_store_unavailable()
+
+        proxy.restore()
+        request_id = eventually(client.create_unless_unavailable, "a 201 once the database is back")
+        eventually(lambda: client.status(request_id) == "published", "the request published")
+        assert client.get("/readyz").status == 200
+    assert statuses(clean_postgres) == {request_id: "published"}
+    assert published_keys(kafka_broker, fresh_topic) == [request_id]
+
+
+def test_a_database_that_drops_the_pooled_connections_answers_503_and_recovers_without_a_restart(
+    cruncan: Cruncan, clean_postgres: str, kafka_broker: TansuBroker, fresh_topic: str
+) -> None:
+    with postgres_proxy(clean_postgres) as proxy:
+        api = cruncan("api", "--port", "0", env=stack_env(through(proxy, clean_postgres), kafka_broker, fresh_topic))
+        client = Client(api.url())
+        before = client.create()
+        eventually(lambda: client.status(before) == "published", "the first request published")
+        assert proxy.connections() >= 2, "the API's pool and the relay's LISTEN session go through the proxy"
+
+        proxy.cut()
+        client.assert_store_unavailable()
+
+        proxy.restore()
+        after = eventually(client.create_unless_unavailable, "a 201 once the database is back")
+        eventually(lambda: client.status(after) == "published", "the request after the outage published")
+        assert client.get("/readyz").status == 200
+        assert api.terminate() == 0
+    assert statuses(clean_postgres) == {before: "published", after: "published"}
+    assert published_keys(kafka_broker, fresh_topic) == sorted([before, after])
