@@ -1,10 +1,12 @@
-"""The worker of `forwarding.feature` in the test process, as `cruncan worker` composes it, on the real
-broker, Postgres and WireMock; requests are stored and relayed by the real ingestion use cases."""
+"""Requests stored and relayed by the real ingestion use cases on the real Postgres and broker, the
+settings a worker needs to forward them to WireMock, and what the worker left behind; with the
+worker of `forwarding.feature` in the test process, as `cruncan worker` composes it."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -24,7 +26,8 @@ from entrypoints.runtime import BackgroundLoop
 from entrypoints.settings import load_settings
 from entrypoints.worker.main import build_container, consumer
 from tests.support.kafka import TansuBroker, read_messages
-from tests.support.wiremock import WireMock
+from tests.support.postgres import admin_connection
+from tests.support.wiremock import WireMock, token_request, token_response
 
 CLIENT_ID = "cruncan"
 CLIENT_SECRET = "component-secret"
@@ -60,7 +63,9 @@ class Sent:
         }
 
 
-class ForwardingWorld:
+class Pipeline:
+    """Stores and publishes requests for a worker to forward, and inspects what it did."""
+
     def __init__(self, dsn: str, broker: TansuBroker, wiremock: WireMock, topic: str) -> None:
         self.dsn = dsn
         self.broker = broker
@@ -85,50 +90,59 @@ class ForwardingWorld:
         )
         self._ingest = IngestRequest(self._unit_of_work, SnowflakeIdGenerator(clock, node=7), clock)
         self._relay = RelayOutbox(self._unit_of_work, self._publisher, clock)
-        self._worker = build_container(
-            load_settings(
-                environ={},
-                overrides=[
-                    "storage.backend=postgres",
-                    f"storage.postgres.dsn={dsn}",
-                    "messaging.backend=kafka",
-                    f"messaging.kafka.bootstrap_servers={broker.bootstrap_servers}",
-                    f"messaging.kafka.topic={topic}",
-                    f"messaging.kafka.partitions={PARTITIONS}",
-                    "messaging.kafka.request_timeout_ms=2000",
-                    "messaging.kafka.delivery_timeout_ms=5000",
-                    f"worker.group_id={self.group_id}",
-                    f"worker.dlq_topic={self.dlq_topic}",
-                    "worker.session_timeout_ms=2000",
-                    "worker.concurrency=4",
-                    "worker.commit_interval_s=0.2",
-                    "worker.backoff_base_s=0.05",
-                    "worker.retry_backoff_s=0.1",
-                    "worker.shutdown_timeout_s=5",
-                    f"token.url={wiremock.base_url}",
-                    f"token.client_id={CLIENT_ID}",
-                    f"token.client_secret={CLIENT_SECRET}",
-                    "token.backoff_base_s=0.05",
-                    f"third_party.url={wiremock.base_url}",
-                ],
-            )
-        )
-        self._loop: BackgroundLoop | None = None
-        self._loop_timeout_s = 0.0
 
-    def start_worker(self) -> None:
-        self._loop, self._loop_timeout_s = consumer(self._worker)
-        self._loop.start()
+    def worker_settings(self, concurrency: int = 4) -> list[str]:
+        """`key=value` settings for a worker forwarding this pipeline's topic to WireMock."""
+        return [
+            "storage.backend=postgres",
+            f"storage.postgres.dsn={self.dsn}",
+            "messaging.backend=kafka",
+            f"messaging.kafka.bootstrap_servers={self.broker.bootstrap_servers}",
+            f"messaging.kafka.topic={self.topic}",
+            f"messaging.kafka.partitions={PARTITIONS}",
+            "messaging.kafka.request_timeout_ms=2000",
+            "messaging.kafka.delivery_timeout_ms=5000",
+            f"worker.group_id={self.group_id}",
+            f"worker.dlq_topic={self.dlq_topic}",
+            "worker.session_timeout_ms=2000",
+            f"worker.concurrency={concurrency}",
+            "worker.commit_interval_s=0.2",
+            "worker.backoff_base_s=0.05",
+            "worker.retry_backoff_s=0.1",
+            "worker.shutdown_timeout_s=10",
+            f"token.url={self.wiremock.base_url}",
+            f"token.client_id={CLIENT_ID}",
+            f"token.client_secret={CLIENT_SECRET}",
+            "token.backoff_base_s=0.05",
+            f"third_party.url={self.wiremock.base_url}",
+        ]
+
+    def worker_arguments(self, concurrency: int = 4) -> list[str]:
+        """`cruncan worker` flags for `worker_settings`."""
+        return [argument for setting in self.worker_settings(concurrency) for argument in ("--set", setting)]
+
+    def stub_token_and_third_party(self, token: str, delay_ms: int) -> None:
+        """The token API issues `token`; the third party accepts, after `delay_ms`, any ThreeRequest
+        that comes with it (the component scenarios stub each exact request instead)."""
+        self.wiremock.stub(token_request(CLIENT_ID, CLIENT_SECRET), token_response(token))
+        self.wiremock.stub(
+            {
+                "method": "POST",
+                "url": "/three",
+                "headers": {
+                    "Content-Type": {"equalTo": "application/json"},
+                    "language": {"equalTo": "en"},
+                    "Authorization": {"equalTo": f"Bearer {token}"},
+                    "Idempotency-Key": {"matches": "[0-9]{20}"},
+                },
+                "bodyPatterns": [{"matchesJsonPath": "$.one_request.user_id"}],
+            },
+            {"status": 200, "fixedDelayMilliseconds": delay_ms},
+        )
 
     def close(self) -> None:
-        try:
-            if self._loop is not None:
-                assert self._loop.stop(self._loop_timeout_s), "the worker did not stop in time"
-                assert self._loop.failed is None, f"the worker's loop failed: {self._loop.failed!r}"
-        finally:
-            self._worker.shutdown_resources()
-            self._publisher.close(timeout_s=5)
-            close_database(self._database)
+        self._publisher.close(timeout_s=5)
+        close_database(self._database)
 
     def store(self, user_id: str) -> Sent:
         body = {"user_id": user_id, "prompt": f"a prompt from {user_id}", "data": [{"key": "k1", "value": "15"}]}
@@ -144,6 +158,13 @@ class ForwardingWorld:
             self.published += relayed.delivered
             if relayed.claimed == 0:
                 return
+
+    def statuses(self) -> dict[str, int]:
+        """How many stored requests are in each status."""
+        with closing(admin_connection(self.dsn)) as connection:
+            cursor = connection.cursor()
+            cursor.execute("SELECT status, count(*) FROM request GROUP BY status")
+            return {status: int(count) for status, count in cursor.fetchall()}
 
     def stored(self, request_id: str) -> StoredRequest:
         with self._unit_of_work() as uow:
@@ -166,6 +187,11 @@ class ForwardingWorld:
             ends[message.partition] = max(ends.get(message.partition, 0), message.offset + 1)
         return ends
 
+    def received_ids(self) -> list[str]:
+        """The `Idempotency-Key` of every request the third party received, in the order they came."""
+        journal = self.wiremock.requests({"method": "POST", "url": "/three"})
+        return [_header(entry["headers"], "Idempotency-Key") for entry in reversed(journal)]
+
     def third_party_calls(self, request_id: str) -> int:
         return self.wiremock.count(
             {"method": "POST", "url": "/three", "headers": {"Idempotency-Key": {"equalTo": request_id}}}
@@ -180,3 +206,31 @@ class ForwardingWorld:
 
     def _unit_of_work(self) -> PeeweeUnitOfWork:
         return PeeweeUnitOfWork(self._database)
+
+
+class ForwardingWorld(Pipeline):
+    """The pipeline, with a worker running in the test process."""
+
+    def __init__(self, dsn: str, broker: TansuBroker, wiremock: WireMock, topic: str) -> None:
+        super().__init__(dsn, broker, wiremock, topic)
+        self._worker = build_container(load_settings(environ={}, overrides=self.worker_settings()))
+        self._loop: BackgroundLoop | None = None
+        self._loop_timeout_s = 0.0
+
+    def start_worker(self) -> None:
+        self._loop, self._loop_timeout_s = consumer(self._worker)
+        self._loop.start()
+
+    def close(self) -> None:
+        try:
+            if self._loop is not None:
+                assert self._loop.stop(self._loop_timeout_s), "the worker did not stop in time"
+                assert self._loop.failed is None, f"the worker's loop failed: {self._loop.failed!r}"
+        finally:
+            self._worker.shutdown_resources()
+            super().close()
+
+
+def _header(headers: dict[str, Any], name: str) -> str:
+    value = next(v for k, v in headers.items() if k.lower() == name.lower())
+    return str(value[0] if isinstance(value, list) else value)
