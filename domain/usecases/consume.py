@@ -134,9 +134,8 @@ class ConsumeLoop(PartitionListener):
     def revoked(self, partitions: Sequence[TopicPartition]) -> None:
         self._disown(partitions)
         finished = self._tracker.revoke(partitions)
-        if finished:
-            self._commit_positions(finished)
-        log.info("revoked %s; committed %s", _names(partitions), _positions(finished) or "nothing new")
+        committed = self._commit_positions(finished) if finished else False
+        log.info("revoked %s; committed %s", _names(partitions), _positions(finished) if committed else "nothing")
 
     def lost(self, partitions: Sequence[TopicPartition]) -> None:
         self._disown(partitions)
@@ -218,6 +217,7 @@ class ConsumeLoop(PartitionListener):
                     failures,
                     exc,
                     delay,
+                    exc_info=failures == 1,
                 )
                 with self._ownership:
                     self._ownership.wait_for(lambda: not self._owns(message.origin.topic_partition, assignment), delay)
@@ -263,14 +263,15 @@ class ConsumeLoop(PartitionListener):
         if positions:
             self._commit_positions(positions)
 
-    def _commit_positions(self, positions: Mapping[TopicPartition, int]) -> None:
+    def _commit_positions(self, positions: Mapping[TopicPartition, int]) -> bool:
         try:
             self._source.commit(positions)
         except CommitFailed as exc:
-            log.warning("commit of %s failed: %s; it will be tried again", _positions(positions), exc)
-            return
+            log.warning("commit of %s failed: %s", _positions(positions), exc)
+            return False
         self._tracker.committed(positions)
         log.debug("committed %s", _positions(positions))
+        return True
 
 
 class _Slots:

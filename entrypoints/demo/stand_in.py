@@ -73,12 +73,13 @@ def create_stand_in_app(
             return jsonify(error="unavailable, try again"), 503
         except ThirdPartyRejected as exc:
             return jsonify(error=str(exc)), 400
-        log.info(
-            "third party received request %s (Idempotency-Key %s): %s",
-            received.id,
-            request.headers.get("Idempotency-Key"),
-            json.dumps(received.to_json(), ensure_ascii=False),
-        )
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "third party received request %s (Idempotency-Key %s): %s",
+                received.id,
+                request.headers.get("Idempotency-Key"),
+                json.dumps(received.to_json(), ensure_ascii=False),
+            )
         return jsonify(id=received.id, status="accepted"), 200
 
     return app
