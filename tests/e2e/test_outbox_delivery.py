@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from typing import Any, TypeVar
 
-import psycopg2.extensions
+import psycopg2
 import pytest
 import urllib3
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
@@ -141,12 +141,12 @@ def waiting_on_a_lock(dsn: str) -> int:
 
 
 @contextmanager
-def request_row_locked(dsn: str, request_id: str) -> Iterator[psycopg2.extensions.connection]:
+def request_row_locked(dsn: str, request_id: str) -> Iterator[None]:
     """Holds the `request` row in an open transaction, so whoever updates it waits until the block ends."""
     with closing(psycopg2.connect(dsn)) as connection:
         connection.cursor().execute("SELECT 1 FROM request WHERE req_id = %s FOR UPDATE", (request_id,))
         try:
-            yield connection
+            yield
         finally:
             connection.rollback()
 
@@ -211,9 +211,8 @@ def test_a_relay_killed_between_publishing_and_marking_publishes_again(
 
     with request_row_locked(clean_postgres, request_id):
         doomed = cruncan("relay", env=env)
-        assert [message.key for message in read_messages(kafka_broker.bootstrap_servers, fresh_topic, 1)] == [
-            request_id
-        ]
+        [message] = read_messages(kafka_broker.bootstrap_servers, fresh_topic, count=1)
+        assert message.key == request_id
         eventually(lambda: waiting_on_a_lock(clean_postgres), "the relay blocked marking the message sent")
         doomed.process.send_signal(signal.SIGKILL)
         doomed.process.wait(10)
@@ -270,11 +269,8 @@ def test_a_database_down_from_the_start_answers_503_and_is_used_once_it_is_back(
 ) -> None:
     with postgres_proxy(clean_postgres) as proxy:
         proxy.cut()
-        client = Client(
-            cruncan(
-                "api", "--port", "0", env=stack_env(through(proxy, clean_postgres), kafka_broker, fresh_topic)
-            ).url()
-        )
+        api = cruncan("api", "--port", "0", env=stack_env(through(proxy, clean_postgres), kafka_broker, fresh_topic))
+        client = Client(api.url())
 
         client.assert_store_unavailable()
 
@@ -282,6 +278,7 @@ def test_a_database_down_from_the_start_answers_503_and_is_used_once_it_is_back(
         request_id = eventually(client.create_unless_unavailable, "a 201 once the database is back")
         eventually(lambda: client.status(request_id) == "published", "the request published")
         assert client.get("/readyz").status == 200
+        assert api.terminate() == 0
     assert statuses(clean_postgres) == {request_id: "published"}
     assert published_keys(kafka_broker, fresh_topic) == [request_id]
 
