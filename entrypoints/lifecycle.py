@@ -47,10 +47,15 @@ class Service(Protocol):
         ...
 
 
-def run_until_signalled(services: Sequence[tuple[Service, float]], on_started: Callable[[], None]) -> bool:
-    """Starts the services in order; on SIGINT/SIGTERM stops them in reverse order, each
-    given its own deadline to finish its work in flight, so a server stops accepting and
-    drains before anything it depends on stops. Returns whether all finished in time."""
+def run_until_signalled(
+    services: Sequence[tuple[Service, float]],
+    on_started: Callable[[], None],
+    still_running: Callable[[], bool] = lambda: True,
+) -> bool:
+    """Starts the services in order; on SIGINT/SIGTERM, or once `still_running()` turns false (a
+    background loop died), stops them in reverse order, each given its own deadline to finish its
+    work in flight, so a server stops accepting and drains before anything it depends on stops.
+    Returns whether all finished in time and nothing died."""
     clean = True
     started: list[tuple[Service, float]] = []
     with shutdown_requested() as stop:
@@ -59,7 +64,10 @@ def run_until_signalled(services: Sequence[tuple[Service, float]], on_started: C
                 service.start()
                 started.append((service, timeout_s))
             on_started()
-            wait_for(stop)
+            wait_for(stop, still_running)
+            if not stop.is_set():
+                log.error("a background loop stopped on its own; shutting everything down")
+                clean = False
         finally:
             for service, timeout_s in reversed(started):
                 log.info("stopping %s", service.name)

@@ -64,7 +64,11 @@ def run(settings: providers.Configuration, telemetry: object, announce: Callable
         server, services = api_services(api)
         forwarding, forwarding_timeout_s = consumer(worker)
         everything: list[tuple[Service, float]] = [(stand_in, 5.0), (forwarding, forwarding_timeout_s), *services]
-        clean = run_until_signalled(everything, on_started=lambda: announce(instructions(server.url, stand_in.url)))
+        clean = run_until_signalled(
+            everything,
+            on_started=lambda: announce(instructions(server.url, stand_in.url)),
+            still_running=lambda: forwarding.running,
+        )
     finally:
         worker.shutdown_resources()
         api.shutdown_resources()
