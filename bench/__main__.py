@@ -1,0 +1,31 @@
+"""`python -m bench` (or `make bench`): every benchmark in turn, each printing its own figures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from bench.load import ROOT
+
+BENCHMARKS = [
+    ("bench.ingest_memory", []),
+    ("bench.postgres_uow", []),
+    ("bench.ingest_postgres", []),
+    ("bench.forwarding", []),
+    ("bench.telemetry_overhead", []),
+]
+
+
+def main() -> int:
+    failed = []
+    for module, args in BENCHMARKS:
+        print(f"\n##### {module}", flush=True)
+        if subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, check=False).returncode != 0:
+            failed.append(module)
+    if failed:
+        print(f"\nthese benchmarks failed to run: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
