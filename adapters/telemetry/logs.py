@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.semconv.attributes.exception_attributes import (
     EXCEPTION_MESSAGE,
     EXCEPTION_STACKTRACE,
@@ -73,10 +74,11 @@ class RedactingFilter(logging.Filter):
 
 
 class SdkRecordsFilter(logging.Filter):
-    """Keeps the SDK's own records (failed exports above all) off OTLP, so they cannot feed back."""
+    """Keeps off OTLP the SDK's own records (failed exports above all) and whatever is logged while
+    it exports (at DEBUG, urllib3 logs each export request), so that exports cannot feed themselves."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.name.startswith("opentelemetry")
+        return is_instrumentation_enabled() and not record.name.startswith("opentelemetry")
 
 
 class ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
