@@ -2,8 +2,8 @@
 
 The API stores its context in the outbox message (`TracingOutbox`); the relay's
 `TracingPublisher` sends each message under a PRODUCER span, child of that context, and puts
-the producer's context in the headers it sends; the worker's `process_span` is a CONSUMER
-span, child of the producer span and linked to it.
+the producer's context in the headers it sends; the worker handles each message
+(`traced_handler`) in a CONSUMER `process_span`, child of the producer span and linked to it.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ from opentelemetry.util.types import AttributeValue
 
 from adapters.telemetry.providers import Telemetry
 from domain.model.message import PendingMessage
+from domain.usecases.consume import MessageHandler
+from domain.usecases.forward import DeadLetter, ForwardOutcome
+from ports.messages import ConsumedMessage
 from ports.publisher import Publisher
 
 KAFKA = MessagingSystemValues.KAFKA.value
@@ -133,6 +136,33 @@ def process_span(
         except BaseException as exc:
             span.set_attribute(ERROR_TYPE, type(exc).__qualname__)
             raise
+
+
+def traced_handler(handle: MessageHandler, telemetry: Telemetry, *, consumer_group: str) -> MessageHandler:
+    """`handle` inside a `process_span` per message, continuing the trace its headers carry; a
+    message dead-lettered ends its span in error, `error.type` naming the cause. `handle` itself
+    when telemetry is disabled."""
+    if not telemetry.enabled:
+        return handle
+
+    def handle_in_span(message: ConsumedMessage) -> ForwardOutcome:
+        origin = message.origin
+        with process_span(
+            telemetry,
+            message.text_headers(),
+            topic=origin.topic,
+            partition=origin.partition,
+            offset=origin.offset,
+            key=None if message.key is None else message.key.decode(errors="replace"),
+            consumer_group=consumer_group,
+            body_size=None if message.value is None else len(message.value),
+        ) as span:
+            outcome = handle(message)
+            if isinstance(outcome, DeadLetter):
+                _fail(span, outcome.cause.value, f"dead-lettered: {outcome.cause.value}")
+            return outcome
+
+    return handle_in_span
 
 
 def text_headers(raw: Sequence[tuple[str, bytes | str | None]] | None) -> dict[str, str]:

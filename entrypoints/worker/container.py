@@ -11,15 +11,13 @@ from adapters.kafka.consumer import KafkaMessageSource
 from adapters.kafka.dead_letters import KafkaDeadLetterQueue
 from adapters.memory.consumer import InMemoryCommittedOffsets, InMemoryMessageSource
 from adapters.memory.dead_letters import InMemoryDeadLetters
-from adapters.telemetry.messaging import process_span
+from adapters.telemetry.messaging import traced_handler
 from adapters.telemetry.metered import MeteredForward, MeteredTokenClient
-from adapters.telemetry.providers import Telemetry
 from adapters.telemetry.tracing import traced_unit_of_work
 from domain.services.tokens import TokenCache
-from domain.usecases.consume import ConsumeLoop, MessageHandler, forwarding
-from domain.usecases.forward import ForwardOutcome, ForwardRequest
+from domain.usecases.consume import ConsumeLoop, forwarding
+from domain.usecases.forward import ForwardRequest
 from entrypoints.components import Core, Messaging, Observability, Storage
-from ports.messages import ConsumedMessage
 
 
 class _Closeable(Protocol):
@@ -32,28 +30,6 @@ C = TypeVar("C", bound=_Closeable)
 def closing(client: C) -> Iterator[C]:
     yield client
     client.close()
-
-
-def traced(handle: MessageHandler, telemetry: Telemetry, *, consumer_group: str) -> MessageHandler:
-    """`handle` inside a CONSUMER span per message, continuing the trace its headers carry."""
-    if not telemetry.enabled:
-        return handle
-
-    def handle_in_span(message: ConsumedMessage) -> ForwardOutcome:
-        origin = message.origin
-        with process_span(
-            telemetry,
-            message.text_headers(),
-            topic=origin.topic,
-            partition=origin.partition,
-            offset=origin.offset,
-            key=message.key.decode(errors="replace") if message.key is not None else None,
-            consumer_group=consumer_group,
-            body_size=len(message.value or b""),
-        ):
-            return handle(message)
-
-    return handle_in_span
 
 
 def kafka_dead_letters(close_timeout_s: float, **settings: object) -> Iterator[KafkaDeadLetterQueue]:
@@ -126,7 +102,7 @@ class WorkerContainer(containers.DeclarativeContainer):
         observability.metrics,
     )
     handler = providers.Singleton(
-        traced,
+        traced_handler,
         providers.Singleton(forwarding, forward),
         observability.telemetry,
         consumer_group=config.worker.group_id,

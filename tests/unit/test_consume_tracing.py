@@ -2,10 +2,10 @@
 
 from opentelemetry.trace import SpanKind, get_current_span
 
+from adapters.telemetry.messaging import traced_handler as traced
 from adapters.telemetry.providers import Telemetry
 from domain.model.offsets import Origin
 from domain.usecases.forward import Forwarded
-from entrypoints.worker.container import traced
 from ports.messages import ConsumedMessage
 
 TRACE_ID = 0x0AF7651916CD43DD8448EB211C80319C
