@@ -16,6 +16,12 @@ from entrypoints.settings import SettingsError, load_settings
 Command = Callable[[providers.Configuration, object], int]
 
 
+def explained(exc: BaseException) -> str:
+    """The error, and the first line of the failure an adapter translated into it."""
+    reason = str(exc.__cause__ or "").strip().splitlines()
+    return f"{exc} ({reason[0]})" if reason else str(exc)
+
+
 def _api(settings: providers.Configuration, telemetry: object) -> int:
     from entrypoints.api.main import run
 
@@ -112,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cruncan: configuration error: {exc}", file=sys.stderr)
         return 2
     except CruncanError as exc:
-        print(f"cruncan {args.command}: {exc}", file=sys.stderr)
+        print(f"cruncan {args.command}: {explained(exc)}", file=sys.stderr)
         return 1
     finally:
         telemetry.shutdown()

@@ -5,6 +5,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from domain.model.errors import StoreUnavailable
 from domain.model.request import RequestStatus
 from ports.clock import Clock
 from ports.outbox import OutboxSignal
@@ -115,6 +116,9 @@ class RelayLoop:
     def _pass(self) -> RelayPass | None:
         try:
             return self._relay()
+        except StoreUnavailable as exc:
+            log.warning("relay pass failed: %s", exc)
+            return None
         except Exception:
             log.exception("relay pass failed")
             return None
@@ -129,6 +133,10 @@ class RelayLoop:
             try:
                 if self._signal.wait(step):
                     return
+            except StoreUnavailable as exc:
+                log.warning("outbox signal failed (%s); polling every %.1f s instead", exc, self._poll_interval_s)
+                stop.wait(max(deadline - time.monotonic(), 0.0))
+                return
             except Exception:
                 log.exception("outbox signal failed; polling every %.1f s instead", self._poll_interval_s)
                 stop.wait(max(deadline - time.monotonic(), 0.0))

@@ -76,10 +76,6 @@ def test_migrate_against_an_unreachable_database_fails_without_a_traceback(unrea
     assert "Traceback" not in result.stderr + result.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the driver's reason stays on __cause__: the CLI prints only 'postgres connection failed'",
-)
 def test_migrate_says_which_server_it_could_not_reach_and_why(unreachable_dsn: str) -> None:
     port = parse_dsn(unreachable_dsn)["port"]
 
