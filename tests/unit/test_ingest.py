@@ -1,7 +1,6 @@
 import pytest
 
-from adapters.memory.clock import ManualClock
-from adapters.memory.store import InMemoryStore, InMemoryUnitOfWork
+from adapters.memory.store import InMemoryUnitOfWork
 from domain.model.errors import InvalidRequest, RequestNotFound
 from domain.model.message import RequestMessage
 from domain.model.request import RequestStatus
@@ -10,21 +9,6 @@ from domain.usecases.ingest import IngestRequest
 from domain.usecases.query import GetRequest
 
 BODY = {"user_id": "user-1", "prompt": "hello", "data": [{"key": "k", "value": "v"}]}
-
-
-@pytest.fixture
-def clock():
-    return ManualClock()
-
-
-@pytest.fixture
-def store():
-    return InMemoryStore()
-
-
-@pytest.fixture
-def ingest(store, clock):
-    return IngestRequest(lambda: InMemoryUnitOfWork(store), SnowflakeIdGenerator(clock, node=3), clock)
 
 
 def test_a_request_is_stored_as_accepted_with_its_message_in_the_outbox(ingest, store, clock):

@@ -7,13 +7,10 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from adapters.memory.broker import InMemoryBroker, InMemoryPublisher
-from adapters.memory.clock import ManualClock
-from adapters.memory.store import InMemoryStore, InMemoryUnitOfWork
+from adapters.memory.broker import InMemoryPublisher
+from adapters.memory.store import InMemoryUnitOfWork
 from domain.model.message import PendingMessage
 from domain.model.request import RequestStatus
-from domain.services.snowflake import SnowflakeIdGenerator
-from domain.usecases.ingest import IngestRequest
 from domain.usecases.relay import RelayOutbox, RelayPass
 from ports.publisher import Publisher
 
@@ -47,26 +44,6 @@ class GatedPublisher(Publisher):
 class BrokenPublisher(Publisher):
     def publish(self, messages: Sequence[PendingMessage]) -> set[int]:
         raise ConnectionError("broker client crashed")
-
-
-@pytest.fixture
-def clock():
-    return ManualClock()
-
-
-@pytest.fixture
-def store():
-    return InMemoryStore()
-
-
-@pytest.fixture
-def broker():
-    return InMemoryBroker(partitions=3)
-
-
-@pytest.fixture
-def ingest(store, clock):
-    return IngestRequest(lambda: InMemoryUnitOfWork(store), SnowflakeIdGenerator(clock, node=3), clock)
 
 
 def relay_with(store, publisher, clock, batch_size=100):

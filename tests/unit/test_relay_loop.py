@@ -16,8 +16,6 @@ from adapters.memory.store import InMemoryOutboxSignal, InMemoryStore, InMemoryU
 from domain.model.errors import StoreUnavailable
 from domain.model.message import OutboxMessage, PendingMessage
 from domain.model.request import RequestStatus
-from domain.services.snowflake import SnowflakeIdGenerator
-from domain.usecases.ingest import IngestRequest
 from domain.usecases.relay import RelayLoop, RelayOutbox
 from ports.outbox import OutboxSignal
 from ports.publisher import Publisher
@@ -70,30 +68,10 @@ class BrokenSignal(OutboxSignal):
 
 
 @pytest.fixture
-def clock():
-    return ManualClock()
-
-
-@pytest.fixture
-def store():
-    return InMemoryStore()
-
-
-@pytest.fixture
-def broker():
-    return InMemoryBroker(partitions=3)
-
-
-@pytest.fixture
 def signal(store):
     signal = InMemoryOutboxSignal(store)
     yield signal
     signal.close()
-
-
-@pytest.fixture
-def ingest(store, clock):
-    return IngestRequest(lambda: InMemoryUnitOfWork(store), SnowflakeIdGenerator(clock, node=3), clock)
 
 
 def relay_with(store, publisher, clock, batch_size=100, uow=None):

@@ -1,8 +1,7 @@
 import pytest
 
 from adapters.memory.broker import InMemoryBroker, InMemoryPublisher
-from adapters.memory.clock import ManualClock
-from adapters.memory.store import InMemoryStore, InMemoryUnitOfWork
+from adapters.memory.store import InMemoryUnitOfWork
 from adapters.memory.third_party import InMemoryThirdParty, InMemoryTokenIssuer
 from adapters.telemetry.metered import (
     MeteredForward,
@@ -23,20 +22,8 @@ from domain.usecases.ingest import IngestRequest
 from domain.usecases.relay import RelayOutbox
 from ports.publisher import Publisher
 
-pytest_plugins = ["tests.support.otlp"]
-
 TOPIC = "one-request"
 BODY = {"user_id": "user-1", "prompt": "hello"}
-
-
-@pytest.fixture
-def clock():
-    return ManualClock()
-
-
-@pytest.fixture
-def store():
-    return InMemoryStore()
 
 
 @pytest.fixture

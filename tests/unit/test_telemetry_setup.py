@@ -21,8 +21,6 @@ from domain.services.snowflake import SnowflakeIdGenerator
 from domain.usecases.ingest import IngestRequest
 from domain.usecases.relay import RelayOutbox
 
-pytest_plugins = ["tests.support.otlp"]
-
 log = logging.getLogger("cruncan.test")
 REPOSITORY = Path(__file__).resolve().parents[2]
 

@@ -3,9 +3,9 @@ from datetime import timedelta
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from adapters.memory.broker import InMemoryBroker, InMemoryPublisher
+from adapters.memory.broker import InMemoryPublisher
 from adapters.memory.clock import ManualClock
-from adapters.memory.store import InMemoryStore, InMemoryUnitOfWork
+from adapters.memory.store import InMemoryUnitOfWork
 from adapters.telemetry.messaging import TracingPublisher, process_span, text_headers
 from adapters.telemetry.providers import Telemetry
 from adapters.telemetry.tracing import TracingUnitOfWork, traced_unit_of_work
@@ -17,24 +17,8 @@ from domain.usecases.query import GetRequest
 from domain.usecases.relay import RelayOutbox
 from ports.publisher import Publisher
 
-pytest_plugins = ["tests.support.otlp"]
 TOPIC = "one-request"
 BODY = {"user_id": "user-1", "prompt": "hello"}
-
-
-@pytest.fixture
-def clock():
-    return ManualClock()
-
-
-@pytest.fixture
-def store():
-    return InMemoryStore()
-
-
-@pytest.fixture
-def broker():
-    return InMemoryBroker(partitions=3)
 
 
 @pytest.fixture
