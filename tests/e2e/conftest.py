@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.component.forwarding_world import Pipeline
+
 ROOT = Path(__file__).resolve().parents[2]
 LISTENING = re.compile(r"listening on (http://[\d.]+:\d+)")
 
@@ -70,3 +72,11 @@ def cruncan() -> Iterator[object]:
         if running.process.poll() is None:
             running.process.kill()
             running.process.wait(10)
+
+
+@pytest.fixture
+def pipeline(clean_postgres, kafka_broker, wiremock, fresh_topic):
+    """Postgres, the broker and WireMock set up for a `cruncan worker` process (see forwarding_world)."""
+    pipeline = Pipeline(clean_postgres, kafka_broker, wiremock, fresh_topic)
+    yield pipeline
+    pipeline.close()

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.component.forwarding_world import Pipeline, eventually
+from tests.component.forwarding_world import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.wiremock]
 
@@ -16,13 +16,6 @@ CONCURRENCY = 4
 THIRD_PARTY_DELAY_MS = 300
 TOKEN = "shutdown-test-token"
 STARTED = re.compile("cruncan worker forwarding")
-
-
-@pytest.fixture
-def pipeline(clean_postgres, kafka_broker, wiremock, fresh_topic):
-    pipeline = Pipeline(clean_postgres, kafka_broker, wiremock, fresh_topic)
-    yield pipeline
-    pipeline.close()
 
 
 def test_sigterm_finishes_messages_in_flight_and_commits_them_so_a_restart_repeats_none(cruncan, pipeline):
