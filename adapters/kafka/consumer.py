@@ -9,7 +9,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from adapters.kafka.admin import TopicSetupError, ensure_topic
-from adapters.kafka.config import LIBRDKAFKA_LOG, client_config
+from adapters.kafka.config import LIBRDKAFKA_LOG, client_config, with_guarantees
 from domain.model.offsets import Origin, TopicPartition
 from ports.messages import CommitFailed, ConsumedMessage, MessageSource, PartitionListener, SourceUnavailable
 
@@ -45,25 +45,25 @@ class KafkaMessageSource(MessageSource):
         client_id: str = "cruncan-worker",
         extra_config: Mapping[str, Any] | None = None,
     ) -> None:
-        overridden = sorted(set(extra_config or {}) & set(GUARANTEES))
-        if overridden:
-            raise ValueError(f"{', '.join(overridden)} cannot be changed: at-least-once delivery relies on them")
         self._bootstrap_servers = bootstrap_servers
         self._topic = topic
         self._partitions = partitions
         self._replication_factor = replication_factor
         self._setup_timeout_s = setup_timeout_s
-        self._config: dict[str, Any] = {
-            **client_config(bootstrap_servers, client_id),
-            **GUARANTEES,
-            "group.id": group_id,
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": session_timeout_ms,
-            "heartbeat.interval.ms": max(session_timeout_ms // 3, 100),
-            "partition.assignment.strategy": "cooperative-sticky",
-            "error_cb": _log_client_error,
-            **(extra_config or {}),
-        }
+        self._config = with_guarantees(
+            {
+                **client_config(bootstrap_servers, client_id),
+                "group.id": group_id,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": session_timeout_ms,
+                "heartbeat.interval.ms": max(session_timeout_ms // 3, 100),
+                "partition.assignment.strategy": "cooperative-sticky",
+                "error_cb": _log_client_error,
+            },
+            GUARANTEES,
+            extra_config,
+            "at-least-once delivery relies on them",
+        )
         self._consumer: Consumer | None = None
         self._listener: PartitionListener | None = None
         self._paused = False
