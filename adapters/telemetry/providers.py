@@ -55,6 +55,7 @@ class Telemetry:
         self.propagator = w3c_propagator()
         self.redactor = redactor or Redactor()
         self._closers: list[Callable[[], None]] = []
+        self._tracers: dict[str, trace.Tracer] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -74,7 +75,12 @@ class Telemetry:
         return isinstance(self.tracer_provider, TracerProvider)
 
     def tracer(self, scope: str = SCOPE) -> trace.Tracer:
-        return self.tracer_provider.get_tracer(scope)
+        """One tracer per scope, made once: the SDK builds a new one on every `get_tracer`, and the
+        decorators ask for theirs on every unit of work."""
+        tracer = self._tracers.get(scope)
+        if tracer is None:
+            tracer = self._tracers.setdefault(scope, self.tracer_provider.get_tracer(scope))
+        return tracer
 
     def meter(self, scope: str = SCOPE) -> metrics.Meter:
         return self.meter_provider.get_meter(scope)

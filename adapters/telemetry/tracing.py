@@ -139,7 +139,9 @@ class TracingUnitOfWork(UnitOfWork):
         self.outbox = TracingOutbox(inner.outbox, self._telemetry, db_system=db_system, db_namespace=db_namespace)
 
     def __enter__(self) -> Self:
-        self._wrap(self._inner.__enter__())
+        entered = self._inner.__enter__()
+        if entered is not self._inner:
+            self._wrap(entered)
         return self
 
     def __exit__(
