@@ -4,13 +4,10 @@ worker of `forwarding.feature` in the test process, as `cruncan worker` composes
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions
 from confluent_kafka.admin import AdminClient
 
@@ -26,25 +23,13 @@ from entrypoints.runtime import BackgroundLoop
 from entrypoints.settings import load_settings
 from entrypoints.worker.main import build_container, consumer
 from tests.support.kafka import TansuBroker, read_messages
+from tests.support.polling import eventually  # noqa: F401 - tests/e2e/test_telemetry.py imports it from here
 from tests.support.postgres import admin_connection
 from tests.support.wiremock import WireMock, token_request, token_response
 
 CLIENT_ID = "cruncan"
 CLIENT_SECRET = "component-secret"
 PARTITIONS = 3
-WAIT_S = 30.0
-
-T = TypeVar("T")
-
-
-def eventually(check: Callable[[], T], what: str, timeout_s: float = WAIT_S) -> T:
-    """The first truthy result of `check`, polled until `timeout_s`; fails naming `what` if none comes."""
-    deadline = time.monotonic() + timeout_s
-    while not (result := check()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not result:
-        pytest.fail(f"{what}: not within {timeout_s} s (last seen: {result!r})")
-    return result
 
 
 @dataclass(frozen=True)

