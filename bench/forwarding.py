@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from adapters.kafka.producer import KafkaPublisher
@@ -34,7 +34,7 @@ from entrypoints.api.server import WaitressServer
 from entrypoints.demo.stand_in import create_stand_in_app
 from entrypoints.lifecycle import shutdown_requested, wait_for
 from entrypoints.settings import load_settings
-from tests.support.postgres import admin_connection
+from tests.support.postgres import query
 
 CLIENT_ID = "cruncan"
 ASSIGNED = re.compile(r"assigned .*\[\d+\]")
@@ -120,11 +120,8 @@ def publish(dsn: str, bootstrap_servers: str, topic: str, messages: int) -> None
 
 
 def forwarded(dsn: str) -> int:
-    with closing(admin_connection(dsn)) as connection:
-        cursor = connection.cursor()
-        cursor.execute("SELECT count(*) FROM request WHERE status = 'forwarded'")
-        (count,) = cursor.fetchone() or (0,)
-        return int(count)
+    [(count,)] = query(dsn, "SELECT count(*) FROM request WHERE status = 'forwarded'")
+    return int(count)
 
 
 def timed_run(env: dict[str, str], stand_in_url: str, client_secret: str, concurrency: int, messages: int) -> Run:

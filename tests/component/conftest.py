@@ -5,7 +5,6 @@ topic of its own."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,7 @@ from entrypoints.api.main import api_services, build_container
 from entrypoints.lifecycle import Service
 from entrypoints.settings import load_settings
 from tests.support.kafka import TansuBroker
-from tests.support.postgres import admin_connection
+from tests.support.postgres import query
 
 MAX_BODY_BYTES = 4096
 
@@ -48,20 +47,16 @@ class RunningApi:
 
     def rows(self) -> list[StoredRow]:
         """Every stored request, with whether its outbox message was marked sent."""
-        with closing(admin_connection(self.dsn)) as connection:
-            cursor = connection.cursor()
-            cursor.execute(
-                "SELECT r.req_id, r.user_id, r.status, o.sent_at IS NOT NULL"
-                " FROM request r LEFT JOIN outbox o ON o.key = r.req_id ORDER BY r.req_id"
-            )
-            return [StoredRow(*row) for row in cursor.fetchall()]
+        found = query(
+            self.dsn,
+            "SELECT r.req_id, r.user_id, r.status, o.sent_at IS NOT NULL"
+            " FROM request r LEFT JOIN outbox o ON o.key = r.req_id ORDER BY r.req_id",
+        )
+        return [StoredRow(*row) for row in found]
 
     def outbox_size(self) -> int:
-        with closing(admin_connection(self.dsn)) as connection:
-            cursor = connection.cursor()
-            cursor.execute("SELECT count(*) FROM outbox")
-            (count,) = cursor.fetchone() or (0,)
-            return int(count)
+        [(count,)] = query(self.dsn, "SELECT count(*) FROM outbox")
+        return int(count)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ worker of `forwarding.feature` in the test process, as `cruncan worker` composes
 
 from __future__ import annotations
 
-from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +23,7 @@ from entrypoints.settings import load_settings
 from entrypoints.worker.main import build_container, consumer
 from tests.support.kafka import TansuBroker, read_messages
 from tests.support.polling import eventually  # noqa: F401 - tests/e2e/test_telemetry.py imports it from here
-from tests.support.postgres import admin_connection
+from tests.support.postgres import query
 from tests.support.wiremock import WireMock, token_request, token_response
 
 CLIENT_ID = "cruncan"
@@ -146,10 +145,8 @@ class Pipeline:
 
     def statuses(self) -> dict[str, int]:
         """How many stored requests are in each status."""
-        with closing(admin_connection(self.dsn)) as connection:
-            cursor = connection.cursor()
-            cursor.execute("SELECT status, count(*) FROM request GROUP BY status")
-            return {status: int(count) for status, count in cursor.fetchall()}
+        found = query(self.dsn, "SELECT status, count(*) FROM request GROUP BY status")
+        return {status: int(count) for status, count in found}
 
     def stored(self, request_id: str) -> StoredRequest:
         with self._unit_of_work() as uow:

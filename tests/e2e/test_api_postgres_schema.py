@@ -13,7 +13,7 @@ from psycopg2.extensions import parse_dsn
 
 from adapters.postgres.schema import known_migrations
 from tests.e2e.conftest import ROOT, RunningCommand
-from tests.support.postgres import admin_connection
+from tests.support.postgres import admin_connection, tables
 
 pytestmark = pytest.mark.postgres
 
@@ -30,13 +30,6 @@ def migrate(dsn: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
-
-
-def tables(dsn: str) -> set[str]:
-    with closing(admin_connection(dsn)) as connection:
-        cursor = connection.cursor()
-        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-        return {name for (name,) in cursor.fetchall()}
 
 
 def test_migrate_applies_every_migration_then_finds_the_schema_up_to_date(empty_database: Callable[[], str]) -> None:

@@ -8,7 +8,6 @@ import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
-from typing import Any
 
 import psycopg2
 import pytest
@@ -18,7 +17,7 @@ from psycopg2.extensions import make_dsn, parse_dsn
 from tests.e2e.conftest import RunningCommand
 from tests.support.kafka import TansuBroker, published_keys, read_messages
 from tests.support.polling import eventually
-from tests.support.postgres import admin_connection
+from tests.support.postgres import query
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
@@ -88,19 +87,12 @@ class Client:
         assert "postgres" in readiness.json()["detail"]
 
 
-def rows(dsn: str, query: str, *parameters: Any) -> list[tuple[Any, ...]]:
-    with closing(admin_connection(dsn)) as connection:
-        cursor = connection.cursor()
-        cursor.execute(query, parameters)
-        return cursor.fetchall()
-
-
 def unsent(dsn: str) -> int:
-    return int(rows(dsn, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")[0][0])
+    return int(query(dsn, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")[0][0])
 
 
 def statuses(dsn: str) -> dict[str, str]:
-    return dict(rows(dsn, "SELECT req_id, status FROM request"))
+    return dict(query(dsn, "SELECT req_id, status FROM request"))
 
 
 @contextmanager
@@ -117,7 +109,7 @@ def through(proxy: TcpProxy, dsn: str) -> str:
 
 def waiting_on_a_lock(dsn: str) -> int:
     """How many sessions on `dsn`'s database wait for a lock another session holds."""
-    found = rows(
+    found = query(
         dsn,
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
     )

@@ -22,7 +22,7 @@ from adapters.postgres.schema import SchemaTooNew, known_migrations, migrate, sc
 from adapters.postgres.tables import OutboxRow, RequestRow
 from domain.model.errors import StoreUnavailable
 from domain.model.request import RequestStatus
-from tests.support.postgres import admin_connection
+from tests.support.postgres import admin_connection, tables
 
 pytestmark = pytest.mark.postgres
 
@@ -34,13 +34,6 @@ print("ready", flush=True)
 sys.stdin.readline()
 print(json.dumps(migrate(sys.argv[1])), flush=True)
 """
-
-
-def tables(dsn: str) -> set[str]:
-    with closing(admin_connection(dsn)) as connection:
-        cursor = connection.cursor()
-        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-        return {name for (name,) in cursor.fetchall()}
 
 
 def record_foreign_migration(dsn: str, migration_id: str) -> None:

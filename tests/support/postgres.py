@@ -8,6 +8,7 @@ import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
+from typing import Any
 
 import psycopg2
 import psycopg2.extensions
@@ -27,6 +28,19 @@ def admin_connection(dsn: str = ADMIN_DSN) -> psycopg2.extensions.connection:
     connection = psycopg2.connect(dsn, connect_timeout=5)
     connection.autocommit = True
     return connection
+
+
+def query(dsn: str, statement: str, *parameters: Any) -> list[tuple[Any, ...]]:
+    """The rows of `statement`, run on a connection of its own."""
+    with closing(admin_connection(dsn)) as connection:
+        cursor = connection.cursor()
+        cursor.execute(statement, parameters or None)
+        return cursor.fetchall()
+
+
+def tables(dsn: str) -> set[str]:
+    """The tables of `dsn`'s database (in the public schema)."""
+    return {name for (name,) in query(dsn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
 
 
 @contextmanager
@@ -103,13 +117,12 @@ def unreachable_dsn() -> str:
 
 def server_connections(dsn: str, application_name: str) -> list[int]:
     """The backend PIDs of the connections to `dsn`'s database that `application_name` holds."""
-    with closing(admin_connection(dsn)) as connection:
-        cursor = connection.cursor()
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
-            (application_name,),
-        )
-        return [pid for (pid,) in cursor.fetchall()]
+    found = query(
+        dsn,
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+        application_name,
+    )
+    return [pid for (pid,) in found]
 
 
 def terminate(pids: list[int]) -> None:
