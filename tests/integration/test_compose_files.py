@@ -11,19 +11,18 @@ import json
 import re
 import shlex
 import tomllib
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 from dependency_injector import providers
 
 from adapters.http import third_party_client, token_client
 from entrypoints.cli import build_parser
 from entrypoints.settings import DEFAULTS, ENV_PREFIX, SettingsError, load_settings, setting
+from tests.support.compose import ComposeService, compose_services
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -42,95 +41,17 @@ CONDITIONS = {"service_started", "service_healthy", "service_completed_successfu
 POSTGRES_PORT = 5432
 WIREMOCK_MAPPINGS_DIR = "/home/wiremock/mappings"
 
-_COMPOSE_VARIABLE = re.compile(r"\$\$|\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}")
 
-
-@dataclass(frozen=True)
-class Service:
-    name: str
-    spec: Mapping[str, Any]
-    directory: Path
-
-    @property
-    def environment(self) -> dict[str, str]:
-        raw = self.spec.get("environment") or {}
-        if isinstance(raw, list):
-            raw = dict(item.partition("=")[::2] for item in raw)
-        return {name: "" if value is None else str(value) for name, value in raw.items()}
-
-    @property
-    def command(self) -> list[str]:
-        raw = self.spec.get("command") or []
-        return shlex.split(raw) if isinstance(raw, str) else [str(part) for part in raw]
-
-    @property
-    def dependencies(self) -> dict[str, str]:
-        raw = self.spec.get("depends_on") or {}
-        if isinstance(raw, list):
-            return dict.fromkeys(raw, "service_started")
-        return {name: (options or {}).get("condition", "service_started") for name, options in raw.items()}
-
-    @property
-    def published(self) -> dict[int, tuple[str, int]]:
-        """Container port → (host address, host port)."""
-        published = {}
-        for entry in self.spec.get("ports") or []:
-            *host, container = str(entry).split(":")
-            address, port = (["0.0.0.0", *host])[-2:] if host else ("0.0.0.0", container)
-            published[int(container.partition("/")[0])] = (address, int(port))
-        return published
-
-    @property
-    def bind_mounts(self) -> dict[str, Path]:
-        """Container path → host path, for mounts of a file or folder."""
-        mounts = {}
-        for entry in self.spec.get("volumes") or []:
-            source, target, *_ = str(entry).split(":")
-            if source.startswith((".", "/")):
-                mounts[target] = (self.directory / source).resolve()
-        return mounts
-
-    def settings(self, monkeypatch: pytest.MonkeyPatch) -> providers.Configuration:
-        """The settings a cruncan process in this service starts with."""
-        for name, value in self.environment.items():
-            monkeypatch.setenv(name, value)
-        return load_settings(environ=self.environment)
-
-
-def interpolate(value: Any) -> Any:
-    """What Compose makes of `${VAR:-default}` with VAR unset."""
-    if isinstance(value, str):
-        return _COMPOSE_VARIABLE.sub(lambda match: "$" if match[0] == "$$" else match["default"] or "", value)
-    if isinstance(value, dict):
-        return {key: interpolate(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [interpolate(item) for item in value]
-    return value
-
-
-def load_compose(path: Path) -> dict[str, Any]:
-    document = yaml.safe_load(path.read_text())
-    assert isinstance(document, dict), f"{path} holds no Compose document"
-    return interpolate(document)
-
-
-def compose_services(path: Path) -> Iterator[Service]:
-    """The services of a Compose file and of the files it includes (paths relative to each file)."""
-    document = load_compose(path)
-    for name, spec in (document.get("services") or {}).items():
-        yield Service(name, spec, path.parent)
-    for entry in document.get("include") or []:
-        included = entry if isinstance(entry, str) else entry["path"]
-        yield from compose_services(path.parent / included)
+def cruncan_settings(service: ComposeService, monkeypatch: pytest.MonkeyPatch) -> providers.Configuration:
+    """The settings a cruncan process in `service` starts with."""
+    for name, value in service.environment.items():
+        monkeypatch.setenv(name, value)
+    return load_settings(environ=service.environment)
 
 
 @pytest.fixture(scope="module")
-def services() -> dict[str, Service]:
-    found: dict[str, Service] = {}
-    for service in compose_services(COMPOSE_FILE):
-        assert service.name not in found, f"service {service.name!r} is defined twice; Compose refuses that"
-        found[service.name] = service
-    return found
+def services() -> dict[str, ComposeService]:
+    return compose_services(COMPOSE_FILE)
 
 
 @dataclass(frozen=True)
@@ -277,29 +198,29 @@ def test_cruncan_variables_name_existing_settings(services, name):
 @pytest.mark.parametrize("name", CRUNCAN_SERVICES)
 def test_cruncan_services_start_with_their_environment(services, name, monkeypatch):
     try:
-        services[name].settings(monkeypatch)
+        cruncan_settings(services[name], monkeypatch)
     except SettingsError as exc:
         pytest.fail(f"cruncan in service {name} would stop at start-up: {exc}")
 
 
 @pytest.mark.parametrize("name", CRUNCAN_SERVICES)
 def test_cruncan_services_store_in_postgres(services, name, monkeypatch):
-    assert services[name].settings(monkeypatch).storage.backend() == "postgres"
+    assert cruncan_settings(services[name], monkeypatch).storage.backend() == "postgres"
 
 
 @pytest.mark.parametrize("name", ["api", "worker"])
 def test_the_api_and_the_worker_message_through_kafka(services, name, monkeypatch):
-    assert services[name].settings(monkeypatch).messaging.backend() == "kafka"
+    assert cruncan_settings(services[name], monkeypatch).messaging.backend() == "kafka"
 
 
 def test_the_worker_has_a_client_secret_for_the_token_api(services, monkeypatch):
-    worker = services["worker"].settings(monkeypatch)
+    worker = cruncan_settings(services["worker"], monkeypatch)
 
     assert worker.token.client_secret(), "the worker's token.client_secret is empty"
 
 
 def test_the_api_listens_on_all_interfaces_on_the_published_port(services, monkeypatch):
-    api = services["api"].settings(monkeypatch)
+    api = cruncan_settings(services["api"], monkeypatch)
     exposed = [
         int(port)
         for instruction in final_stage()
@@ -314,7 +235,7 @@ def test_the_api_listens_on_all_interfaces_on_the_published_port(services, monke
 
 @pytest.mark.parametrize("name", CRUNCAN_SERVICES)
 def test_the_database_url_names_the_postgres_service_and_its_database(services, name, monkeypatch):
-    dsn = urlsplit(services[name].settings(monkeypatch).storage.postgres.dsn())
+    dsn = urlsplit(cruncan_settings(services[name], monkeypatch).storage.postgres.dsn())
     postgres = services.get(dsn.hostname or "")
 
     assert postgres is not None, f"{name}'s DSN names host {dsn.hostname!r}, which is not a service"
@@ -353,7 +274,7 @@ def test_a_cruncan_on_the_host_finds_the_servers_where_the_shipped_settings_look
 
 @pytest.mark.parametrize("key", ["token.url", "third_party.url"])
 def test_the_worker_reaches_wiremock_for_the_token_and_third_party_apis(services, key, monkeypatch):
-    url = urlsplit(setting(services["worker"].settings(monkeypatch), key))
+    url = urlsplit(setting(cruncan_settings(services["worker"], monkeypatch), key))
     wiremock = services["wiremock"]
     command = wiremock.command
     port = int(command[command.index("--port") + 1]) if "--port" in command else 8080
@@ -363,8 +284,8 @@ def test_the_worker_reaches_wiremock_for_the_token_and_third_party_apis(services
     assert url.path in {"", "/"}
 
 
-def wiremock_mappings(services: dict[str, Service]) -> list[dict[str, Any]]:
-    folder = services["wiremock"].bind_mounts.get(WIREMOCK_MAPPINGS_DIR)
+def wiremock_mappings(services: dict[str, ComposeService]) -> list[dict[str, Any]]:
+    folder = services["wiremock"].mounts.get(WIREMOCK_MAPPINGS_DIR)
     assert folder is not None, f"nothing is mounted at {WIREMOCK_MAPPINGS_DIR} in the wiremock service"
     assert folder.is_dir(), f"the wiremock mappings folder {folder} does not exist"
     mappings = []
@@ -381,7 +302,7 @@ def mappings_for(mappings: list[dict[str, Any]], path: str) -> list[dict[str, An
 
 
 def test_wiremock_issues_a_token_for_the_worker_credentials(services, monkeypatch):
-    token = services["worker"].settings(monkeypatch).token
+    token = cruncan_settings(services["worker"], monkeypatch).token
     grant = mappings_for(wiremock_mappings(services), token_client.ENDPOINT)[0]
     body = " ".join(pattern.get("contains", "") for pattern in grant["request"].get("bodyPatterns", []))
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 import ast
 import json
 import re
-import shlex
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
+
+from tests.support.compose import ComposeService, compose_services, load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "observability"
@@ -126,80 +126,12 @@ def labels_in(expression: str) -> set[str]:
     return (matched | grouped) - {""}
 
 
-@dataclass(frozen=True)
-class Service:
-    name: str
-    spec: Mapping[str, Any]
-    directory: Path
-
-    @property
-    def image(self) -> str:
-        return str(self.spec.get("image", "")).partition(":")[0]
-
-    @property
-    def command(self) -> list[str]:
-        raw = self.spec.get("command") or []
-        return shlex.split(raw) if isinstance(raw, str) else [str(part) for part in raw]
-
-    @property
-    def environment(self) -> dict[str, str]:
-        raw = self.spec.get("environment") or {}
-        if isinstance(raw, list):
-            raw = dict(item.partition("=")[::2] for item in raw)
-        return {name: "" if value is None else str(value) for name, value in raw.items()}
-
-    @property
-    def published_ports(self) -> set[int]:
-        return {int(str(entry).split(":")[-1].partition("/")[0]) for entry in self.spec.get("ports") or []}
-
-    @property
-    def mounts(self) -> dict[str, Path]:
-        """Container path → host path, for mounts of a file or folder."""
-        found = {}
-        for entry in self.spec.get("volumes") or []:
-            source, target, *_ = str(entry).split(":")
-            if source.startswith((".", "/")):
-                found[target.rstrip("/")] = (self.directory / source).resolve()
-        return found
-
-    def host_path(self, container_path: str) -> Path:
-        """Where on the host a path inside the container comes from; fails if no mount provides it."""
-        for target, source in sorted(self.mounts.items(), key=lambda mount: -len(mount[0])):
-            if container_path == target or container_path.startswith(f"{target}/"):
-                return source / container_path[len(target) :].lstrip("/")
-        pytest.fail(f"{self.name} reads {container_path}, which no volume of the service provides")
-
-    def config(self) -> dict[str, Any]:
-        """The config file the service's command names, read from the host file mounted there."""
-        for argument in self.command:
-            name, _, value = argument.partition("=")
-            if name.lstrip("-") in {"config", "config.file"}:
-                path = self.host_path(value)
-                assert path.is_file(), f"{self.name} reads {value}, mounted from {path}, which does not exist"
-                return load_yaml(path)
-        pytest.fail(f"{self.name}'s command names no config file: {self.command}")
-
-
-def load_yaml(path: Path) -> dict[str, Any]:
-    document = yaml.safe_load(path.read_text())
-    assert isinstance(document, dict), f"{path} is not a YAML mapping"
-    return document
-
-
-def compose_services(path: Path) -> Iterator[Service]:
-    document = load_yaml(path)
-    for name, spec in (document.get("services") or {}).items():
-        yield Service(name, spec, path.parent)
-    for entry in document.get("include") or []:
-        yield from compose_services(path.parent / (entry if isinstance(entry, str) else entry["path"]))
-
-
 @pytest.fixture(scope="module")
-def services() -> dict[str, Service]:
-    return {service.name: service for service in compose_services(COMPOSE_FILE)}
+def services() -> dict[str, ComposeService]:
+    return compose_services(COMPOSE_FILE)
 
 
-def one(services: dict[str, Service], image: str) -> Service:
+def one(services: dict[str, ComposeService], image: str) -> ComposeService:
     found = [service for service in services.values() if service.image == image]
     assert len(found) == 1, f"the observability compose runs {len(found)} services from {image}, not one"
     return found[0]
@@ -229,7 +161,7 @@ def address(endpoint: str) -> tuple[str, int]:
     return parts.hostname or "", parts.port or default
 
 
-def listening_ports(service: Service) -> set[int]:
+def listening_ports(service: ComposeService) -> set[int]:
     """Ports a service of the stack listens on, read from its own configuration."""
     if service.image == "otel/opentelemetry-collector-contrib":
         return {address(endpoint)[1] for endpoint in endpoints(service.config()["receivers"])}
@@ -246,7 +178,7 @@ def listening_ports(service: Service) -> set[int]:
     pytest.fail(f"no rule tells which ports {service.name} ({service.image}) listens on")
 
 
-def reaches(services: dict[str, Service], endpoint: str, image: str) -> None:
+def reaches(services: dict[str, ComposeService], endpoint: str, image: str) -> None:
     host, port = address(endpoint)
     assert host in services, f"{endpoint} names {host!r}, which the observability compose does not define"
     assert services[host].image == image, f"{endpoint} reaches {services[host].image}, expected {image}"
@@ -321,7 +253,7 @@ def test_logs_go_to_the_native_otlp_endpoint_of_a_loki_that_keeps_trace_ids(serv
 
 @pytest.mark.parametrize("name", ["api", "worker"])
 def test_cruncan_sends_otlp_over_http_to_the_collector(services, name):
-    cruncan = {service.name: service for service in compose_services(ROOT_COMPOSE_FILE)}[name].environment
+    cruncan = compose_services(ROOT_COMPOSE_FILE)[name].environment
     collector = one(services, "otel/opentelemetry-collector-contrib")
     http_receiver = collector.config()["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
     host, port = address(cruncan["OTEL_EXPORTER_OTLP_ENDPOINT"])
@@ -335,11 +267,11 @@ def test_the_collector_takes_otlp_from_a_cruncan_running_on_the_host(services):
     collector = one(services, "otel/opentelemetry-collector-contrib")
     http_receiver = collector.config()["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
 
-    assert address(http_receiver)[1] in collector.published_ports
+    assert address(http_receiver)[1] in collector.published
 
 
 @pytest.fixture(scope="module")
-def grafana(services) -> Service:
+def grafana(services) -> ComposeService:
     return one(services, "grafana/grafana")
 
 
