@@ -1,3 +1,6 @@
+import logging
+import os
+
 import pytest
 
 from adapters.memory.broker import InMemoryBroker
@@ -8,6 +11,7 @@ from domain.usecases.ingest import IngestRequest
 from entrypoints.api.app import create_app
 from entrypoints.api.main import build_container
 from entrypoints.settings import load_settings
+from tests.support.otlp import in_memory_telemetry
 
 
 @pytest.fixture
@@ -41,3 +45,30 @@ def broker():
 def ingest(store, clock):
     """Ingestion on the in-memory store, the demo's adapters."""
     return IngestRequest(lambda: InMemoryUnitOfWork(store), SnowflakeIdGenerator(clock, node=3), clock)
+
+
+@pytest.fixture
+def recorded():
+    """Telemetry recorded in memory, as the API's (`cruncan-api`); shut down after the test."""
+    recorded = in_memory_telemetry("cruncan-api")
+    yield recorded
+    recorded.telemetry.shutdown()
+
+
+@pytest.fixture
+def clean_environment(monkeypatch):
+    """No `OTEL_*` variable set, whatever the shell has; the monkeypatch, for a test to set some."""
+    for name in list(os.environ):
+        if name.startswith("OTEL_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+@pytest.fixture
+def root_logger():
+    """The root logger, its handlers and level put back after the test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield root
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -1,5 +1,4 @@
 import json
-import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -12,24 +11,11 @@ from adapters.telemetry.instrumentation import instrument_flask_app, instrument_
 from adapters.telemetry.providers import Telemetry
 from tests.support.otlp import in_memory_telemetry
 
+pytestmark = pytest.mark.usefixtures("clean_environment")
+
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.token-value.signature"
 REMOTE_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 REMOTE_SPAN = "00f067aa0ba902b7"
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("OTEL_"):
-            monkeypatch.delenv(name)
-    return monkeypatch
-
-
-@pytest.fixture
-def recorded():
-    recorded = in_memory_telemetry("cruncan-api")
-    yield recorded
-    recorded.telemetry.shutdown()
 
 
 def make_app() -> Flask:

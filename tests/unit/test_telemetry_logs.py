@@ -8,25 +8,10 @@ from hypothesis import strategies as st
 
 from adapters.telemetry.logs import ConsoleHandler, configure_logging
 from adapters.telemetry.redaction import MIN_SECRET_LENGTH, REDACTED, Redactor
-from tests.support.otlp import in_memory_telemetry
+
+pytestmark = pytest.mark.usefixtures("root_logger")
 
 log = logging.getLogger("cruncan.test")
-
-
-@pytest.fixture
-def root_logger():
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield root
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-@pytest.fixture
-def recorded(root_logger):
-    recorded = in_memory_telemetry("cruncan-api")
-    yield recorded
-    recorded.telemetry.shutdown()
 
 
 @pytest.fixture

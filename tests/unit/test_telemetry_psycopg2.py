@@ -3,8 +3,6 @@
 The instrumentation patches `psycopg2.connect`, so it must run before the pool opens a
 connection: a connection opened earlier keeps an untraced cursor factory for its life."""
 
-import os
-
 import pytest
 from opentelemetry.trace import SpanKind
 
@@ -14,25 +12,10 @@ from adapters.telemetry.instrumentation import instrument_libraries
 from adapters.telemetry.tracing import traced_unit_of_work
 from domain.services.snowflake import SnowflakeIdGenerator
 from domain.usecases.ingest import IngestRequest
-from tests.support.otlp import in_memory_telemetry
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("clean_environment")]
 
 PROMPT = "a prompt that must stay out of every span"
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("OTEL_"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture
-def recorded():
-    recorded = in_memory_telemetry("cruncan-api")
-    yield recorded
-    recorded.telemetry.shutdown()
 
 
 @pytest.fixture

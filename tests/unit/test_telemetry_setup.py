@@ -21,20 +21,10 @@ from domain.services.snowflake import SnowflakeIdGenerator
 from domain.usecases.ingest import IngestRequest
 from domain.usecases.relay import RelayOutbox
 
+pytestmark = pytest.mark.usefixtures("clean_environment", "root_logger")
+
 log = logging.getLogger("cruncan.test")
 REPOSITORY = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("OTEL_"):
-            monkeypatch.delenv(name)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield monkeypatch
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture
