@@ -24,8 +24,9 @@ class Metrics:
     """Every instrument, created once per process from one meter; the `Metered*` decorators
     record into them at the port and use-case boundaries."""
 
-    def __init__(self, meter: Meter) -> None:
+    def __init__(self, meter: Meter, *, shutting_down: Callable[[], bool] = lambda: False) -> None:
         self._meter = meter
+        self._shutting_down = shutting_down
         self.ingest_handled = meter.create_counter(
             "cruncan.ingest.handled", unit="{request}", description="Ingestion requests received."
         )
@@ -71,12 +72,15 @@ class Metrics:
 
     @classmethod
     def of(cls, telemetry: Telemetry) -> Metrics:
-        return cls(telemetry.meter())
+        return cls(telemetry.meter(), shutting_down=lambda: telemetry.shutting_down)
 
     def observe_outbox_backlog(self, backlog: Callable[[], int]) -> None:
-        """Reports `backlog()` as `cruncan.outbox.backlog` at every collection; call once per process."""
+        """Reports `backlog()` as `cruncan.outbox.backlog` at every collection but the last, made while
+        telemetry shuts down, after the storage `backlog()` reads has closed; call once per process."""
 
         def observe(_: CallbackOptions) -> Iterable[Observation]:
+            if self._shutting_down():
+                return []
             try:
                 return [Observation(backlog())]
             except Exception as exc:

@@ -85,6 +85,11 @@ class Telemetry:
     def meter(self, scope: str = SCOPE) -> metrics.Meter:
         return self.meter_provider.get_meter(scope)
 
+    @property
+    def shutting_down(self) -> bool:
+        """True from the moment `shutdown` starts: by then the process has closed what it worked with."""
+        return self._closed
+
     def on_shutdown(self, closer: Callable[[], None]) -> None:
         with self._lock:
             self._closers.append(closer)

@@ -80,7 +80,7 @@ def forward_one_request(
     cruncan: Cruncan, pipeline: Pipeline, env: dict[str, str]
 ) -> tuple[str, RunningCommand, RunningCommand]:
     """Runs the API and the worker (at DEBUG, so that urllib3 logs inside the spans), checks health,
-    POSTs one request, waits until it is forwarded and stops both processes with SIGTERM."""
+    POSTs one request and waits until it is forwarded."""
     api = cruncan("api", "--port", "0", *pipeline.worker_arguments(), env=env)
     worker = cruncan("worker", "--log-level", "DEBUG", *pipeline.worker_arguments(), env=env)
     client = Api(api.url())
@@ -88,15 +88,29 @@ def forward_one_request(
     assert (client.get("/healthz"), client.get("/readyz")) == (200, 200)
     request_id = client.post_one()
     eventually(lambda: pipeline.statuses() == {"forwarded": 1}, "the request forwarded")
-    assert worker.terminate() == 0, worker.output()
-    assert api.terminate() == 0, api.output()
     return request_id, api, worker
+
+
+def stop(*commands: RunningCommand) -> None:
+    """SIGTERM, in turn: each drains its work, then flushes its telemetry."""
+    for command in commands:
+        assert command.terminate() == 0, command.output()
+
+
+def backlog_drained(receiver: OtlpReceiver, service: str) -> bool:
+    """Whether the last backlog `service` exported is 0, observed after it had published."""
+    points = [p for p in receiver.points() if p.resource["service.name"] == service]
+    backlogs = [n for n, point in enumerate(points) if point.name == "cruncan.outbox.backlog"]
+    published = [n for n, point in enumerate(points) if point.name == "cruncan.outbox.published"]
+    return bool(backlogs and published) and points[backlogs[-1]].value == 0 and published[0] < backlogs[-1]
 
 
 def test_one_post_is_one_trace_from_the_http_server_through_kafka_to_the_third_party(
     cruncan: Cruncan, pipeline: Pipeline, otlp_receiver: OtlpReceiver
 ) -> None:
     request_id, api, worker = forward_one_request(cruncan, pipeline, exporting_to(otlp_receiver))
+    otlp_receiver.wait_for(lambda: backlog_drained(otlp_receiver, API), what="the API's outbox backlog back to 0")
+    stop(worker, api)
 
     spans = otlp_receiver.spans()
     servers = [span for span in spans if span.kind == "SERVER"]
@@ -163,6 +177,7 @@ def test_with_the_sdk_disabled_nothing_is_exported_and_the_request_is_still_forw
 ) -> None:
     env = {**exporting_to(otlp_receiver), "OTEL_SDK_DISABLED": "true"}
     _, api, worker = forward_one_request(cruncan, pipeline, env)
+    stop(worker, api)
 
     assert [otlp_receiver.requests(path) for path in ("/v1/traces", "/v1/metrics", "/v1/logs")] == [0, 0, 0]
     [received] = pipeline.wiremock.requests({"method": "POST", "url": "/three"})
@@ -182,8 +197,8 @@ def test_a_relay_of_its_own_exports_as_cruncan_relay_and_continues_the_request_t
     relay.wait_for_line(RELAY_STARTED)
     request_id = Api(api.url()).post_one()
     [message] = read_messages(pipeline.broker.bootstrap_servers, pipeline.topic, 1)
-    assert relay.terminate() == 0, relay.output()
-    assert api.terminate() == 0, api.output()
+    otlp_receiver.wait_for(lambda: backlog_drained(otlp_receiver, RELAY), what="the relay's outbox backlog back to 0")
+    stop(relay, api)
 
     spans = otlp_receiver.spans()
     [server] = [span for span in spans if span.kind == "SERVER"]
