@@ -7,6 +7,7 @@ an entrypoint opens only what its configuration selects.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Protocol, TypeVar
 
 from dependency_injector import containers, providers
 
@@ -31,7 +32,6 @@ from domain.model.snowflake import node_from_ipv4
 from domain.services.snowflake import SnowflakeIdGenerator
 from domain.usecases.relay import RelayLoop, RelayOutbox
 from ports.clock import Clock
-from ports.outbox import OutboxSignal
 from ports.unit_of_work import UnitOfWorkFactory
 
 VERSION = "0.1.0"
@@ -67,15 +67,28 @@ def postgres_pool(
     close_database(database)
 
 
-def closing_signal(signal: OutboxSignal) -> Iterator[OutboxSignal]:
-    yield signal
-    signal.close()
+class _Closeable(Protocol):
+    def close(self) -> None: ...
 
 
-def kafka_publisher(shutdown_timeout_s: float, **settings: object) -> Iterator[KafkaPublisher]:
-    publisher = KafkaPublisher(**settings)  # type: ignore[arg-type]
-    yield publisher
-    publisher.close(shutdown_timeout_s)
+class _Drainable(Protocol):
+    def close(self, timeout_s: float) -> None: ...
+
+
+C = TypeVar("C", bound=_Closeable)
+D = TypeVar("D", bound=_Drainable)
+
+
+def closing(resource: C) -> Iterator[C]:
+    """A resource closed on `shutdown_resources()`."""
+    yield resource
+    resource.close()
+
+
+def closing_within(timeout_s: float, resource: D) -> Iterator[D]:
+    """A resource given `timeout_s` on `shutdown_resources()` to finish what it has in flight, then closed."""
+    yield resource
+    resource.close(timeout_s)
 
 
 class Storage(containers.DeclarativeContainer):
@@ -102,9 +115,9 @@ class Storage(containers.DeclarativeContainer):
     )
     outbox_signal = providers.Selector(
         config.backend,
-        memory=providers.Resource(closing_signal, providers.Singleton(InMemoryOutboxSignal, store=memory_store)),
+        memory=providers.Resource(closing, providers.Singleton(InMemoryOutboxSignal, store=memory_store)),
         postgres=providers.Resource(
-            closing_signal,
+            closing,
             providers.Singleton(
                 PostgresOutboxSignal, dsn=config.postgres.dsn, connect_timeout_s=config.postgres.connect_timeout_s
             ),
@@ -126,15 +139,18 @@ class Messaging(containers.DeclarativeContainer):
         config.backend,
         memory=providers.Singleton(InMemoryPublisher, broker=memory_broker, topic=config.kafka.topic),
         kafka=providers.Resource(
-            kafka_publisher,
-            shutdown_timeout_s=config.kafka.close_timeout_s,
-            bootstrap_servers=config.kafka.bootstrap_servers,
-            topic=config.kafka.topic,
-            partitions=config.kafka.partitions,
-            replication_factor=config.kafka.replication_factor,
-            linger_ms=config.kafka.linger_ms,
-            delivery_timeout_ms=config.kafka.delivery_timeout_ms,
-            request_timeout_ms=config.kafka.request_timeout_ms,
+            closing_within,
+            config.kafka.close_timeout_s,
+            providers.Singleton(
+                KafkaPublisher,
+                bootstrap_servers=config.kafka.bootstrap_servers,
+                topic=config.kafka.topic,
+                partitions=config.kafka.partitions,
+                replication_factor=config.kafka.replication_factor,
+                linger_ms=config.kafka.linger_ms,
+                delivery_timeout_ms=config.kafka.delivery_timeout_ms,
+                request_timeout_ms=config.kafka.request_timeout_ms,
+            ),
         ),
     )
     probe = providers.Selector(

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Protocol, TypeVar
-
 from dependency_injector import containers, providers
 
 from adapters.http.third_party_client import Urllib3ThirdPartyClient
@@ -17,25 +14,7 @@ from adapters.telemetry.tracing import traced_unit_of_work
 from domain.services.tokens import TokenCache
 from domain.usecases.consume import ConsumeLoop, forwarding
 from domain.usecases.forward import ForwardRequest
-from entrypoints.components import Core, Messaging, Observability, Storage
-
-
-class _Closeable(Protocol):
-    def close(self) -> None: ...
-
-
-C = TypeVar("C", bound=_Closeable)
-
-
-def closing(client: C) -> Iterator[C]:
-    yield client
-    client.close()
-
-
-def kafka_dead_letters(close_timeout_s: float, **settings: object) -> Iterator[KafkaDeadLetterQueue]:
-    dead_letters = KafkaDeadLetterQueue(**settings)  # type: ignore[arg-type]
-    yield dead_letters
-    dead_letters.close(close_timeout_s)
+from entrypoints.components import Core, Messaging, Observability, Storage, closing, closing_within
 
 
 class WorkerContainer(containers.DeclarativeContainer):
@@ -131,14 +110,17 @@ class WorkerContainer(containers.DeclarativeContainer):
         config.messaging.backend,
         memory=providers.Singleton(InMemoryDeadLetters, broker=messaging.memory_broker, topic=config.worker.dlq_topic),
         kafka=providers.Resource(
-            kafka_dead_letters,
-            close_timeout_s=config.messaging.kafka.close_timeout_s,
-            bootstrap_servers=config.messaging.kafka.bootstrap_servers,
-            topic=config.worker.dlq_topic,
-            partitions=config.messaging.kafka.partitions,
-            replication_factor=config.messaging.kafka.replication_factor,
-            delivery_timeout_ms=config.messaging.kafka.delivery_timeout_ms,
-            request_timeout_ms=config.messaging.kafka.request_timeout_ms,
+            closing_within,
+            config.messaging.kafka.close_timeout_s,
+            providers.Singleton(
+                KafkaDeadLetterQueue,
+                bootstrap_servers=config.messaging.kafka.bootstrap_servers,
+                topic=config.worker.dlq_topic,
+                partitions=config.messaging.kafka.partitions,
+                replication_factor=config.messaging.kafka.replication_factor,
+                delivery_timeout_ms=config.messaging.kafka.delivery_timeout_ms,
+                request_timeout_ms=config.messaging.kafka.request_timeout_ms,
+            ),
         ),
     )
     loop = providers.Singleton(
