@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from domain.model.errors import StoreUnavailable
 from domain.model.request import RequestStatus
+from domain.model.retry import Backoff
 from ports.clock import Clock
 from ports.outbox import OutboxSignal
 from ports.publisher import Publisher
@@ -81,8 +82,7 @@ class RelayLoop:
         self._relay = relay
         self._signal = signal
         self._poll_interval_s = poll_interval_s
-        self._retry_backoff_s = retry_backoff_s
-        self._max_backoff_s = max(max_backoff_s, retry_backoff_s)
+        self._backoff = Backoff(retry_backoff_s, max(max_backoff_s, retry_backoff_s))
         self._drain_s = drain_s
 
     def run(self, stop: threading.Event) -> None:
@@ -111,7 +111,7 @@ class RelayLoop:
 
     def backoff(self, failures: int) -> float:
         """The pause after `failures` failed passes in a row."""
-        return min(self._retry_backoff_s * 2.0 ** min(failures - 1, 32), self._max_backoff_s)
+        return self._backoff.ceiling(failures)
 
     def _pass(self) -> RelayPass | None:
         try:
