@@ -24,7 +24,7 @@ from entrypoints.worker.main import build_container, consumer
 from tests.support.kafka import TansuBroker, read_messages
 from tests.support.polling import eventually  # noqa: F401 - tests/e2e/test_telemetry.py imports it from here
 from tests.support.postgres import query
-from tests.support.wiremock import WireMock, token_request, token_response
+from tests.support.wiremock import WireMock, any_three_request, token_request, token_response
 
 CLIENT_ID = "cruncan"
 CLIENT_SECRET = "component-secret"
@@ -109,20 +109,7 @@ class Pipeline:
         """The token API issues `token`; the third party accepts, after `delay_ms`, any ThreeRequest
         that comes with it (the component scenarios stub each exact request instead)."""
         self.wiremock.stub(token_request(CLIENT_ID, CLIENT_SECRET), token_response(token))
-        self.wiremock.stub(
-            {
-                "method": "POST",
-                "url": "/three",
-                "headers": {
-                    "Content-Type": {"equalTo": "application/json"},
-                    "language": {"equalTo": "en"},
-                    "Authorization": {"equalTo": f"Bearer {token}"},
-                    "Idempotency-Key": {"matches": "[0-9]{20}"},
-                },
-                "bodyPatterns": [{"matchesJsonPath": "$.one_request.user_id"}],
-            },
-            {"status": 200, "fixedDelayMilliseconds": delay_ms},
-        )
+        self.wiremock.stub(any_three_request(token), {"status": 200, "fixedDelayMilliseconds": delay_ms})
 
     def close(self) -> None:
         self._publisher.close(timeout_s=5)

@@ -104,15 +104,29 @@ def token_response(access_token: str, expires_in: object = 3600, status: int = 2
 def three_request(body: Mapping[str, Any], access_token: str) -> Json:
     """Matches exactly the request the third party must receive for `body` (the ThreeRequest JSON)."""
     return {
+        **_forward(access_token, idempotency_key={"equalTo": body["id"]}),
+        "bodyPatterns": [{"equalToJson": body, "ignoreArrayOrder": False, "ignoreExtraElements": False}],
+    }
+
+
+def any_three_request(access_token: str) -> Json:
+    """Matches every ThreeRequest sent with `access_token`, whichever request it forwards."""
+    return {
+        **_forward(access_token, idempotency_key={"matches": "[0-9]{20}"}),
+        "bodyPatterns": [{"matchesJsonPath": "$.one_request.user_id"}],
+    }
+
+
+def _forward(access_token: str, idempotency_key: Json) -> Json:
+    return {
         "method": "POST",
         "url": "/three",
         "headers": {
             "Content-Type": {"equalTo": "application/json"},
             "language": {"equalTo": "en"},
             "Authorization": {"equalTo": f"Bearer {access_token}"},
-            "Idempotency-Key": {"equalTo": body["id"]},
+            "Idempotency-Key": idempotency_key,
         },
-        "bodyPatterns": [{"equalToJson": body, "ignoreArrayOrder": False, "ignoreExtraElements": False}],
     }
 
 
