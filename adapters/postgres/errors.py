@@ -20,7 +20,7 @@ def translated_errors() -> Iterator[None]:
     except psycopg2.errors.UniqueViolation as exc:
         raise DuplicateRequest(f"duplicate: {_detail(exc)}") from exc
     except psycopg2.IntegrityError as exc:
-        raise CruncanError(f"refused by the schema: {_detail(exc)}") from exc
+        raise CruncanError(f"refused by the schema: {_refusal(exc)}") from exc
     except psycopg2.errors.UndefinedTable as exc:
         raise StoreUnavailable("postgres schema is missing tables: run `cruncan migrate`") from exc
     except psycopg2.extensions.QueryCanceledError as exc:
@@ -32,4 +32,11 @@ def translated_errors() -> Iterator[None]:
 
 
 def _detail(exc: psycopg2.Error) -> str:
+    """For a unique violation the detail names only the key, e.g. `Key (req_id)=(...) already exists`."""
     return exc.diag.message_detail or exc.diag.message_primary or type(exc).__name__
+
+
+def _refusal(exc: psycopg2.Error) -> str:
+    """The rule that was broken, never the detail: Postgres quotes the whole failing row there, body included."""
+    rule = exc.diag.constraint_name or exc.diag.column_name or type(exc).__name__
+    return f"{exc.diag.message_primary or type(exc).__name__} ({rule})"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from ports.tokens import TokenProvider
 from ports.unit_of_work import UnitOfWorkFactory
 
 SOURCE = "cruncan-api"
+
+log = logging.getLogger(__name__)
 
 
 class DeadLetterCause(enum.StrEnum):
@@ -98,9 +101,16 @@ class ForwardRequest:
         try:
             message = RequestMessage.decode(payload)
         except UndecodableMessage as exc:
+            log.warning("undecodable message at %s[%d]@%d: %s", origin.topic, origin.partition, origin.offset, exc)
             return DeadLetter(None, origin, DeadLetterCause.UNDECODABLE, f"undecodable message: {exc}", attempts=0)
         outcome = self._deliver(three_request(message), origin)
         self._record(outcome)
+        if isinstance(outcome, DeadLetter):
+            log.warning(
+                "request %s failed after %d attempt(s): %s", outcome.request_id, outcome.attempts, outcome.reason
+            )
+        else:
+            log.info("request %s forwarded after %d attempt(s)", outcome.request_id, outcome.attempts)
         return outcome
 
     def _deliver(self, request: ThreeRequest, origin: Origin) -> ForwardOutcome:
@@ -121,7 +131,9 @@ class ForwardRequest:
                 if attempts >= self._max_attempts:
                     reason = f"gave up after {attempts} attempts: {exc}"
                     return DeadLetter(request.id, origin, DeadLetterCause.RETRIES_EXHAUSTED, reason, attempts)
-                self._clock.sleep(self._delay(attempts, exc))
+                delay = self._delay(attempts, exc)
+                log.warning("request %s: attempt %d failed (%s); retrying in %.2f s", request.id, attempts, exc, delay)
+                self._clock.sleep(delay)
             else:
                 return Forwarded(request.id, origin, attempts)
 

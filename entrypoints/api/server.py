@@ -17,6 +17,9 @@ class WaitressServer:
     name = "http server"
 
     def __init__(self, app: Any, host: str, port: int, threads: int) -> None:
+        # waitress warns on every request that waits for a thread: under load, many lines a second
+        # that say only "busy"; the request duration metric says it better.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         self._server: Any = create_server(app, host=host, port=port, threads=threads, ident="cruncan")
         self._loop = threading.Thread(target=self._server.run, name="http-loop", daemon=True)
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import psycopg2
 import pytest
 
 from adapters.postgres.database import APPLICATION_NAME, PooledPostgres, close_database, connect_database
+from adapters.postgres.errors import translated_errors
 from adapters.postgres.probe import PostgresProbe
 from adapters.postgres.schema import migrate, schema_status
 from adapters.postgres.signal import PostgresOutboxSignal
 from adapters.postgres.unit_of_work import PeeweeUnitOfWork
-from domain.model.errors import StoreUnavailable
+from domain.model.errors import CruncanError, StoreUnavailable
 from domain.model.message import OutboxMessage
 from domain.model.request import DataItem, OneRequest, RequestStatus, StoredRequest
 from tests.support.postgres import server_connections, terminate
@@ -147,3 +149,19 @@ def test_an_idle_connection_is_checked_and_replaced_before_it_is_lent(clean_post
 
     ingest(PeeweeUnitOfWork(database), "r2")
     close_database(database)
+
+
+def test_a_row_the_schema_refuses_is_named_by_its_rule_never_by_its_contents(clean_postgres: str) -> None:
+    connection = psycopg2.connect(clean_postgres)
+    try:
+        with pytest.raises(CruncanError) as refused, translated_errors(), connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO request (req_id, user_id, created_at, updated_at, req, status)"
+                " VALUES ('r1', 'u1', now(), now(), %s, 'lost')",
+                ('{"prompt": "a private prompt"}',),
+            )
+    finally:
+        connection.close()
+
+    assert "request_status_known" in str(refused.value)
+    assert "private prompt" not in str(refused.value)

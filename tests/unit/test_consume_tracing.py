@@ -5,7 +5,7 @@ from opentelemetry.trace import SpanKind, get_current_span
 from adapters.telemetry.messaging import traced_handler as traced
 from adapters.telemetry.providers import Telemetry
 from domain.model.offsets import Origin
-from domain.usecases.forward import Forwarded
+from domain.usecases.forward import DeadLetter, DeadLetterCause, Forwarded
 from ports.messages import ConsumedMessage
 
 TRACE_ID = 0x0AF7651916CD43DD8448EB211C80319C
@@ -43,3 +43,15 @@ def test_with_telemetry_disabled_the_handler_is_left_as_it_is():
         return Forwarded("id", message.origin, 1)
 
     assert traced(handle, Telemetry.disabled("cruncan-worker"), consumer_group="cruncan-two") is handle
+
+
+def test_a_dead_lettered_message_ends_its_process_span_in_error_naming_the_cause(memory_telemetry):
+    def handle(message):
+        return DeadLetter(message.key.decode(), message.origin, DeadLetterCause.REJECTED, "400 Bad Request", 1)
+
+    traced(handle, memory_telemetry.telemetry, consumer_group="cruncan-two")(MESSAGE)
+
+    span = memory_telemetry.span("process one-request")
+    assert span.status.is_ok is False
+    assert span.attributes["error.type"] == "rejected"
+    assert "400 Bad Request" not in (span.status.description or "")

@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -250,3 +252,17 @@ def test_a_message_for_a_request_unknown_to_the_store_is_still_forwarded(world):
 
     assert outcome == Forwarded("00000000000000000042", ORIGIN, attempts=1)
     assert "00000000000000000042" not in world.store.requests
+
+
+def test_retries_and_dead_letters_are_logged_with_the_request_id(world, caplog):
+    request_id, payload = world.publish()
+    world.third_party.fail_next(1, ThirdPartyUnavailable("the third party answered 503 Service Unavailable"))
+    world.third_party.fail_next(1, ThirdPartyRejected("the third party answered 400 Bad Request"))
+
+    with caplog.at_level(logging.INFO, logger="domain.usecases.forward"):
+        world.forward(payload, ORIGIN)
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert f"request {request_id}: attempt 1 failed" in warnings[0]
+    assert f"request {request_id} failed after 2 attempt(s)" in warnings[1]
