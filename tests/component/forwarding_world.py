@@ -22,7 +22,6 @@ from entrypoints.runtime import BackgroundLoop
 from entrypoints.settings import load_settings
 from entrypoints.worker.main import build_container, consumer
 from tests.support.kafka import TansuBroker, read_messages
-from tests.support.polling import eventually  # noqa: F401 - tests/e2e/test_telemetry.py imports it from here
 from tests.support.postgres import query
 from tests.support.wiremock import WireMock, any_three_request, token_request, token_response
 

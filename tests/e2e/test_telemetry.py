@@ -15,10 +15,11 @@ import pytest
 import urllib3
 
 from entrypoints.components import VERSION
-from tests.component.forwarding_world import CLIENT_ID, CLIENT_SECRET, Pipeline, eventually
+from tests.component.forwarding_world import CLIENT_ID, CLIENT_SECRET, Pipeline
 from tests.e2e.conftest import RunningCommand
 from tests.support.kafka import read_messages
 from tests.support.otlp import OtlpReceiver, ReceivedPoint, ReceivedSpan
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.wiremock]
 
@@ -69,11 +70,10 @@ class Api:
 
 
 @pytest.fixture
-def pipeline(clean_postgres, kafka_broker, wiremock, fresh_topic):
-    pipeline = Pipeline(clean_postgres, kafka_broker, wiremock, fresh_topic)
+def pipeline(pipeline: Pipeline) -> Pipeline:
+    """The e2e pipeline, its token API and third party answering at once."""
     pipeline.stub_token_and_third_party(ACCESS_TOKEN, delay_ms=0)
-    yield pipeline
-    pipeline.close()
+    return pipeline
 
 
 def forward_one_request(
