@@ -7,6 +7,7 @@ an entrypoint opens only what its configuration selects.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from importlib.metadata import version
 from typing import Protocol, TypeVar
 
 from dependency_injector import containers, providers
@@ -34,7 +35,7 @@ from domain.usecases.relay import RelayLoop, RelayOutbox
 from ports.clock import Clock
 from ports.unit_of_work import UnitOfWorkFactory
 
-VERSION = "0.1.0"
+VERSION = version("cruncan")
 
 
 def start_telemetry(service_name: str, environment: str, console_level: str, secrets: list[str]) -> Telemetry:
