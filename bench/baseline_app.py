@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import uuid
 from datetime import UTC, datetime
 
@@ -44,6 +45,7 @@ def main() -> None:
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     server = create_server(baseline_app(args.dsn, args.threads), host="127.0.0.1", port=0, threads=args.threads)
     print(f"baseline listening on http://127.0.0.1:{server.effective_port}", flush=True)
     server.run()

@@ -1,4 +1,7 @@
-"""POST /one on real Postgres + broker, against a bare Flask + psycopg2 handler on the same database."""
+"""POST /one on real Postgres + broker, against a bare Flask + psycopg2 handler on the same database.
+
+Telemetry is off here (`OTEL_SDK_DISABLED=true`) as the baseline has none: this measures the storage
+path. `bench.telemetry_overhead` measures what telemetry adds."""
 
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     threads = 8
     with real_stack() as env:
-        with cruncan("api", env={**os.environ, **env}) as url:
+        with cruncan("api", env={**os.environ, **env, "OTEL_SDK_DISABLED": "true"}) as url:
             ours = drive("cruncan POST /one", f"{url}/one", args.concurrency, args.seconds)
         with baseline(env["CRUNCAN_STORAGE__POSTGRES__DSN"], threads) as url:
             bare = drive("bare Flask+psycopg2 insert", f"{url}/one", args.concurrency, args.seconds)
