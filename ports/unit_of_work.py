@@ -2,6 +2,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, Self
 
+from ports.idempotency import IdempotencyKeys
 from ports.outbox import Outbox
 from ports.repository import RequestRepository
 
@@ -11,6 +12,7 @@ class UnitOfWork(Protocol):
 
     requests: RequestRepository
     outbox: Outbox
+    idempotency_keys: IdempotencyKeys
 
     def __enter__(self) -> Self: ...
 

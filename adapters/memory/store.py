@@ -8,9 +8,11 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
-from domain.model.errors import DuplicateRequest
+from domain.model.errors import DuplicateRequest, IdempotencyKeyInUse
+from domain.model.idempotency import IdempotencyRecord
 from domain.model.message import OutboxMessage, PendingMessage
 from domain.model.request import RequestStatus, StoredRequest
+from ports.idempotency import IdempotencyKeys
 from ports.outbox import Outbox, OutboxSignal
 from ports.repository import RequestRepository
 from ports.unit_of_work import UnitOfWork
@@ -25,6 +27,8 @@ class InMemoryStore:
         self.outbox: dict[int, OutboxMessage] = {}
         self.sent: dict[int, datetime] = {}
         self.claimed: set[int] = set()
+        self.idempotency_keys: dict[str, IdempotencyRecord] = {}
+        self.held_keys: dict[str, object] = {}
         self.new_messages = threading.Condition(self.lock)
         self._ids = itertools.count(1)
 
@@ -55,6 +59,15 @@ class _Changes:
     messages: list[OutboxMessage] = field(default_factory=list)
     sent: dict[int, datetime] = field(default_factory=dict)
     claims: set[int] = field(default_factory=set)
+    keys_held: set[str] = field(default_factory=set)
+    keys_added: dict[str, IdempotencyRecord] = field(default_factory=dict)
+    keys_purged: dict[str, datetime] = field(default_factory=dict)
+
+    def clear(self) -> None:
+        for staged in (self.added, self.transitions, self.messages, self.sent, self.claims):
+            staged.clear()
+        for key_changes in (self.keys_held, self.keys_added, self.keys_purged):
+            key_changes.clear()
 
 
 class InMemoryRequestRepository(RequestRepository):
@@ -118,6 +131,45 @@ class InMemoryOutbox(Outbox):
             return self._store.unsent() + len(self._changes.messages) - newly_sent
 
 
+class InMemoryIdempotencyKeys(IdempotencyKeys):
+    """Keys staged per unit of work; a claimed key is held in the store until the unit ends."""
+
+    def __init__(self, store: InMemoryStore, changes: _Changes) -> None:
+        self._store = store
+        self._changes = changes
+
+    def claim(self, key: str, now: datetime) -> IdempotencyRecord | None:
+        with self._store.lock:
+            holder = self._store.held_keys.setdefault(key, self._changes)
+            if holder is not self._changes:
+                raise _in_use(key)
+            self._changes.keys_held.add(key)
+            record = self._changes.keys_added.get(key) or _visible(self._store, self._changes, key)
+        if record is not None and record.expired(now):
+            self._changes.keys_purged[key] = now
+            return None
+        return record
+
+    def add(self, record: IdempotencyRecord) -> None:
+        if record.key in self._changes.keys_added:
+            raise _in_use(record.key)
+        self._changes.keys_added[record.key] = record
+
+    def purge_expired(self, now: datetime) -> int:
+        with self._store.lock:
+            visible = {
+                key: record
+                for key in self._store.idempotency_keys
+                if (record := _visible(self._store, self._changes, key)) is not None
+            }
+        visible.update(self._changes.keys_added)
+        expired = [key for key, record in visible.items() if record.expired(now)]
+        for key in expired:
+            self._changes.keys_added.pop(key, None)
+            self._changes.keys_purged[key] = now
+        return len(expired)
+
+
 class InMemoryUnitOfWork(UnitOfWork):
     """Stages writes and applies them atomically on `commit()`; reads see staged writes."""
 
@@ -126,6 +178,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self._changes = _Changes()
         self.requests = InMemoryRequestRepository(store, self._changes)
         self.outbox = InMemoryOutbox(store, self._changes)
+        self.idempotency_keys = InMemoryIdempotencyKeys(store, self._changes)
         self.committed = False
 
     def __enter__(self) -> Self:
@@ -143,7 +196,15 @@ class InMemoryUnitOfWork(UnitOfWork):
             if clashes:
                 self._discard()
                 raise _duplicate(clashes[0])
+            key_clashes = sorted(key for key in changes.keys_added if _visible(store, changes, key))
+            if key_clashes:
+                self._discard()
+                raise _in_use(key_clashes[0])
             store.requests.update(changes.added)
+            for key, purged_at in changes.keys_purged.items():
+                if (record := store.idempotency_keys.get(key)) and record.expired(purged_at):
+                    del store.idempotency_keys[key]
+            store.idempotency_keys.update(changes.keys_added)
             for request_id, transition in changes.transitions:
                 current = store.requests.get(request_id)
                 moved = current and transition.apply(current)
@@ -163,11 +224,10 @@ class InMemoryUnitOfWork(UnitOfWork):
     def _discard(self) -> None:
         with self._store.lock:
             self._store.claimed.difference_update(self._changes.claims)
-        self._changes.added.clear()
-        self._changes.transitions.clear()
-        self._changes.messages.clear()
-        self._changes.sent.clear()
-        self._changes.claims.clear()
+            for key in self._changes.keys_held:
+                if self._store.held_keys.get(key) is self._changes:
+                    del self._store.held_keys[key]
+        self._changes.clear()
 
 
 class InMemoryOutboxSignal(OutboxSignal):
@@ -196,6 +256,19 @@ class InMemoryOutboxSignal(OutboxSignal):
         with self._store.new_messages:
             self._closed = True
             self._store.new_messages.notify_all()
+
+
+def _visible(store: InMemoryStore, changes: _Changes, key: str) -> IdempotencyRecord | None:
+    """The committed record of `key`, unless `changes` purge it."""
+    record = store.idempotency_keys.get(key)
+    purged_at = changes.keys_purged.get(key)
+    if record is not None and purged_at is not None and record.expired(purged_at):
+        return None
+    return record
+
+
+def _in_use(key: str) -> IdempotencyKeyInUse:
+    return IdempotencyKeyInUse(f"another request holds the idempotency key ({len(key)} characters)")
 
 
 def _duplicate(request_id: str) -> DuplicateRequest:

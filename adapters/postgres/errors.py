@@ -8,7 +8,8 @@ from contextlib import contextmanager
 import psycopg2
 import psycopg2.errors
 
-from domain.model.errors import CruncanError, DuplicateRequest, StoreUnavailable
+from adapters.postgres.tables import IDEMPOTENCY_KEY_TABLE
+from domain.model.errors import CruncanError, DuplicateRequest, IdempotencyKeyInUse, StoreUnavailable
 
 
 @contextmanager
@@ -18,6 +19,8 @@ def translated_errors() -> Iterator[None]:
     try:
         yield
     except psycopg2.errors.UniqueViolation as exc:
+        if exc.diag.table_name == IDEMPOTENCY_KEY_TABLE:
+            raise IdempotencyKeyInUse("another request already stored this idempotency key") from exc
         raise DuplicateRequest(f"duplicate: {_detail(exc)}") from exc
     except psycopg2.IntegrityError as exc:
         raise CruncanError(f"refused by the schema: {_refusal(exc)}") from exc

@@ -12,6 +12,7 @@ from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
 
 DIALECT = PostgresqlDatabase(None)
 OUTBOX_CHANNEL = "cruncan_outbox"
+IDEMPOTENCY_KEY_TABLE = "idempotency_key"
 
 
 class Table(Model):
@@ -42,3 +43,14 @@ class OutboxRow(Table):
 
     class Meta:
         table_name = "outbox"
+
+
+class IdempotencyKeyRow(Table):
+    key = TextField(primary_key=True)
+    fingerprint = TextField()
+    req_id = TextField()
+    created_at = DateTimeTZField()
+    expires_at = DateTimeTZField()
+
+    class Meta:
+        table_name = IDEMPOTENCY_KEY_TABLE

@@ -4,6 +4,7 @@ from types import TracebackType
 from typing import Self
 
 from adapters.postgres.database import PooledPostgres
+from adapters.postgres.idempotency import PeeweeIdempotencyKeys
 from adapters.postgres.outbox import PeeweeOutbox
 from adapters.postgres.repository import PeeweeRequestRepository
 from adapters.postgres.transaction import LazyTransaction
@@ -18,6 +19,7 @@ class PeeweeUnitOfWork(UnitOfWork):
         self._transaction = LazyTransaction(database)
         self.requests = PeeweeRequestRepository(self._transaction)
         self.outbox = PeeweeOutbox(self._transaction)
+        self.idempotency_keys = PeeweeIdempotencyKeys(self._transaction)
 
     def __enter__(self) -> Self:
         return self

@@ -21,8 +21,10 @@ from opentelemetry.trace import Span, SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from adapters.telemetry.providers import Telemetry
+from domain.model.idempotency import IdempotencyRecord
 from domain.model.message import OutboxMessage, PendingMessage
 from domain.model.request import RequestStatus, StoredRequest
+from ports.idempotency import IdempotencyKeys
 from ports.outbox import Outbox
 from ports.repository import RequestRepository
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -31,6 +33,7 @@ REQUEST_ID = "cruncan.request.id"
 REQUEST_STATUS = "cruncan.request.status"
 REQUEST_TABLE = "request"
 OUTBOX_TABLE = "outbox"
+IDEMPOTENCY_KEY_TABLE = "idempotency_key"
 
 
 class _PortSpans:
@@ -118,8 +121,34 @@ class TracingOutbox(Outbox):
             return self._inner.backlog()
 
 
+class TracingIdempotencyKeys(IdempotencyKeys):
+    """Spans around the key store; the keys themselves stay out of the attributes (clients choose them)."""
+
+    def __init__(
+        self, inner: IdempotencyKeys, telemetry: Telemetry, *, db_system: str, db_namespace: str | None = None
+    ) -> None:
+        self._inner = inner
+        self._spans = _PortSpans(telemetry.tracer(), db_system, db_namespace)
+
+    def claim(self, key: str, now: datetime) -> IdempotencyRecord | None:
+        with self._spans("IdempotencyKeys.claim", "SELECT", IDEMPOTENCY_KEY_TABLE) as span:
+            found = self._inner.claim(key, now)
+            span.set_attribute(DB_RESPONSE_RETURNED_ROWS, 0 if found is None else 1)
+            return found
+
+    def add(self, record: IdempotencyRecord) -> None:
+        with self._spans("IdempotencyKeys.add", "INSERT", IDEMPOTENCY_KEY_TABLE, **{REQUEST_ID: record.request_id}):
+            self._inner.add(record)
+
+    def purge_expired(self, now: datetime) -> int:
+        with self._spans("IdempotencyKeys.purge_expired", "DELETE", IDEMPOTENCY_KEY_TABLE) as span:
+            purged = self._inner.purge_expired(now)
+            span.set_attribute(DB_RESPONSE_RETURNED_ROWS, purged)
+            return purged
+
+
 class TracingUnitOfWork(UnitOfWork):
-    """Wraps a unit of work so that its repository, outbox, commit and rollback calls are spans."""
+    """Wraps a unit of work so that its repository, outbox, key store, commit and rollback calls are spans."""
 
     def __init__(
         self, inner: UnitOfWork, telemetry: Telemetry, *, db_system: str, db_namespace: str | None = None
@@ -137,6 +166,9 @@ class TracingUnitOfWork(UnitOfWork):
             inner.requests, self._telemetry, db_system=db_system, db_namespace=db_namespace
         )
         self.outbox = TracingOutbox(inner.outbox, self._telemetry, db_system=db_system, db_namespace=db_namespace)
+        self.idempotency_keys = TracingIdempotencyKeys(
+            inner.idempotency_keys, self._telemetry, db_system=db_system, db_namespace=db_namespace
+        )
 
     def __enter__(self) -> Self:
         entered = self._inner.__enter__()

@@ -66,3 +66,19 @@ class ThirdPartyUnauthorized(ThirdPartyError):
 
 class ThirdPartyRejected(ThirdPartyError):
     """The third party refused the request itself; sending it again will not help."""
+
+
+class InvalidIdempotencyKey(CruncanError):
+    """An idempotency key breaks the length or character rules; `problem` says which."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"idempotency key: {problem}")
+        self.problem = problem
+
+
+class IdempotencyKeyInUse(CruncanError):
+    """Another request with this idempotency key is still being stored; retrying later gets its answer."""
+
+
+class IdempotencyKeyReused(CruncanError):
+    """This idempotency key was already used with a different body; a retry must send the same body."""

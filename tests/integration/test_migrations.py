@@ -46,7 +46,7 @@ def record_foreign_migration(dsn: str, migration_id: str) -> None:
 
 
 def test_the_migrations_are_the_sql_files_in_order() -> None:
-    assert known_migrations() == ("0001.request", "0002.outbox")
+    assert known_migrations() == ("0001.request", "0002.outbox", "0003.idempotency_key")
 
 
 def test_migrate_applies_what_is_missing_once(empty_database: Callable[[], str]) -> None:
@@ -71,7 +71,7 @@ def unmigrated(request: pytest.FixtureRequest, empty_database: Callable[[], str]
         migrate(dsn)
         with closing(admin_connection(dsn)) as connection:
             connection.cursor().execute(
-                "DROP TABLE outbox, request; DROP FUNCTION outbox_notify; DELETE FROM _yoyo_migration"
+                "DROP TABLE idempotency_key, outbox, request; DROP FUNCTION outbox_notify; DELETE FROM _yoyo_migration"
             )
     assert schema_status(dsn).pending == known_migrations()
     return dsn

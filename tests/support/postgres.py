@@ -21,7 +21,7 @@ from adapters.postgres.schema import migrate
 
 ADMIN_DSN = os.environ.get("CRUNCAN_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 START_COMMAND = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-TABLES = ("request", "outbox")
+TABLES = ("request", "outbox", "idempotency_key")
 
 
 def admin_connection(dsn: str = ADMIN_DSN) -> psycopg2.extensions.connection:

@@ -66,6 +66,21 @@ def test_each_port_call_of_a_use_case_is_a_span_under_the_current_one(ingest, me
     assert memory_telemetry.span("UnitOfWork.commit").attributes["db.operation.name"] == "COMMIT"
 
 
+def test_an_idempotent_ingestion_traces_the_key_store_without_the_key(ingest, traced_uow, clock, memory_telemetry):
+    request_id = ingest(BODY, "secret-ish-key")
+    assert ingest(BODY, "secret-ish-key") == request_id
+    with traced_uow() as uow:
+        assert uow.idempotency_keys.purge_expired(clock.now() + timedelta(days=2)) == 1
+
+    first_claim, replay_claim = memory_telemetry.finished("IdempotencyKeys.claim")
+    assert first_claim.attributes["db.response.returned_rows"] == 0
+    assert replay_claim.attributes["db.response.returned_rows"] == 1
+    assert memory_telemetry.span("IdempotencyKeys.add").attributes["cruncan.request.id"] == request_id
+    assert memory_telemetry.span("IdempotencyKeys.purge_expired").attributes["db.operation.name"] == "DELETE"
+    for span in memory_telemetry.finished():
+        assert "secret-ish-key" not in str(dict(span.attributes or {}))
+
+
 def test_reads_record_how_many_rows_they_returned(traced_uow, ingest, memory_telemetry):
     request_id = ingest(BODY)
     GetRequest(traced_uow)(request_id)

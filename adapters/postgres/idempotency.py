@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from adapters.postgres.statements import PreparedInsert, rendered
+from adapters.postgres.tables import IdempotencyKeyRow
+from adapters.postgres.transaction import LazyTransaction
+from domain.model.errors import IdempotencyKeyInUse
+from domain.model.idempotency import IdempotencyRecord
+from ports.idempotency import IdempotencyKeys
+
+INSERT_KEY = PreparedInsert(
+    IdempotencyKeyRow.key,
+    IdempotencyKeyRow.fingerprint,
+    IdempotencyKeyRow.req_id,
+    IdempotencyKeyRow.created_at,
+    IdempotencyKeyRow.expires_at,
+)
+# A transaction-scoped advisory lock on the key's 64-bit hash holds the key until the transaction
+# ends; `try` answers at once, so a request that finds its key held is refused instead of queued.
+TRY_HOLD_KEY = "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))"
+
+
+class PeeweeIdempotencyKeys(IdempotencyKeys):
+    """Keys in the `idempotency_key` table; `claim` takes an advisory lock that the transaction keeps."""
+
+    def __init__(self, transaction: LazyTransaction) -> None:
+        self._transaction = transaction
+
+    def claim(self, key: str, now: datetime) -> IdempotencyRecord | None:
+        [(held,)] = self._transaction.fetch((TRY_HOLD_KEY, [key]), locking=True)
+        if not held:
+            raise IdempotencyKeyInUse(f"another request holds the idempotency key ({len(key)} characters)")
+        self._transaction.defer(
+            rendered(
+                IdempotencyKeyRow.delete().where(IdempotencyKeyRow.key == key, IdempotencyKeyRow.expires_at <= now)
+            )
+        )
+        rows = self._transaction.fetch(
+            rendered(IdempotencyKeyRow.select(*_COLUMNS).where(IdempotencyKeyRow.key == key)), locking=True
+        )
+        return _record(rows[0]) if rows else None
+
+    def add(self, record: IdempotencyRecord) -> None:
+        self._transaction.defer(
+            INSERT_KEY(
+                key=record.key,
+                fingerprint=record.fingerprint,
+                req_id=record.request_id,
+                created_at=record.created_at,
+                expires_at=record.expires_at,
+            )
+        )
+
+    def purge_expired(self, now: datetime) -> int:
+        return self._transaction.execute(
+            rendered(IdempotencyKeyRow.delete().where(IdempotencyKeyRow.expires_at <= now))
+        )
+
+
+_COLUMNS = (
+    IdempotencyKeyRow.key,
+    IdempotencyKeyRow.fingerprint,
+    IdempotencyKeyRow.req_id,
+    IdempotencyKeyRow.created_at,
+    IdempotencyKeyRow.expires_at,
+)
+
+
+def _record(row: tuple[Any, ...]) -> IdempotencyRecord:
+    key, fingerprint, request_id, created_at, expires_at = row
+    return IdempotencyRecord(
+        key=key,
+        fingerprint=fingerprint,
+        request_id=request_id,
+        created_at=created_at.astimezone(UTC),
+        expires_at=expires_at.astimezone(UTC),
+    )

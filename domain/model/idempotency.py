@@ -1,0 +1,50 @@
+"""Idempotency keys: a client names a request so that retrying it stores it only once.
+
+A key is 1 to 255 printable ASCII characters (space to `~`), opaque to the server. It is kept
+with the fingerprint of the request it created, so that a retry with another body is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from domain.model.errors import InvalidIdempotencyKey
+from domain.model.request import OneRequest
+
+KEY_MAX = 255
+KEY_PATTERN = f"^[\\x20-\\x7e]{{1,{KEY_MAX}}}$"
+DEFAULT_WINDOW = timedelta(hours=24)
+
+
+def validated_key(raw: str) -> str:
+    """`raw` itself if it is a valid key; raises `InvalidIdempotencyKey` otherwise."""
+    if not raw:
+        raise InvalidIdempotencyKey("must not be empty")
+    if len(raw) > KEY_MAX:
+        raise InvalidIdempotencyKey(f"must be at most {KEY_MAX} characters")
+    if not all(" " <= char <= "~" for char in raw):
+        raise InvalidIdempotencyKey("must be printable ASCII (space to '~')")
+    return raw
+
+
+def fingerprint(request: OneRequest) -> str:
+    """The SHA-256 (hex) of the request's canonical JSON: equal for bodies that mean the same request."""
+    canonical = json.dumps(request.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """A key, the fingerprint of the request it created, that request's ID, and when the key may be forgotten."""
+
+    key: str
+    fingerprint: str
+    request_id: str
+    created_at: datetime
+    expires_at: datetime
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at <= now
