@@ -20,17 +20,18 @@ from ports.unit_of_work import UnitOfWorkFactory
 
 
 class MeteredIngest:
-    """Counts every ingestion as handled, then succeeded or failed (with `error.type`), and times it."""
+    """Counts every ingestion as handled, then succeeded (a retry answered from its key too) or
+    failed (with `error.type`), and times it."""
 
-    def __init__(self, inner: Callable[[object], str], metrics: Metrics) -> None:
+    def __init__(self, inner: Callable[[object, str | None], str], metrics: Metrics) -> None:
         self._inner = inner
         self._metrics = metrics
 
-    def __call__(self, body: object) -> str:
+    def __call__(self, body: object, idempotency_key: str | None = None) -> str:
         started = time.perf_counter()
         self._metrics.ingest_handled.add(1)
         try:
-            request_id = self._inner(body)
+            request_id = self._inner(body, idempotency_key)
         except Exception as exc:
             error = {ERROR_TYPE: type(exc).__qualname__}
             self._metrics.ingest_failed.add(1, error)

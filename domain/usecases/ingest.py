@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
+from domain.model.errors import IdempotencyKeyReused
+from domain.model.idempotency import DEFAULT_WINDOW, IdempotencyRecord, fingerprint, validated_key
 from domain.model.message import OutboxMessage, RequestMessage
 from domain.model.request import OneRequest, RequestStatus, StoredRequest
 from ports.clock import Clock
@@ -8,22 +12,47 @@ from ports.unit_of_work import UnitOfWorkFactory
 
 
 class IngestRequest:
-    """Validates a body, stores it with a new ID and records the message to publish,
-    all in one unit of work. The ID is returned only once that unit of work commits."""
+    """Validates a body, stores it with a new ID and records the message to publish, all in one
+    unit of work; the ID is returned only once that unit commits. With an idempotency key, a body
+    stored under that key within `idempotency_window` is not stored again: its first ID is returned."""
 
-    def __init__(self, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        ids: IdGenerator,
+        clock: Clock,
+        *,
+        idempotency_window: timedelta = DEFAULT_WINDOW,
+    ) -> None:
         self._uow = uow
         self._ids = ids
         self._clock = clock
+        self._window = idempotency_window
 
-    def __call__(self, body: object) -> str:
+    def __call__(self, body: object, idempotency_key: str | None = None) -> str:
+        """Raises `InvalidIdempotencyKey`, `InvalidRequest`, `IdempotencyKeyInUse` (the key's first
+        request is still being stored) or `IdempotencyKeyReused` (the key came with another body)."""
+        key = None if idempotency_key is None else validated_key(idempotency_key)
         request = OneRequest.from_json(body)
-        request_id = self._ids.next_id()
         now = self._clock.now()
-        stored = StoredRequest(request_id, request, RequestStatus.ACCEPTED, created_at=now, updated_at=now)
-        message = OutboxMessage(key=request_id, payload=RequestMessage(request_id, request).encode(), created_at=now)
         with self._uow() as uow:
+            if key is not None:
+                earlier = uow.idempotency_keys.claim(key, now)
+                if earlier is not None:
+                    if earlier.fingerprint != fingerprint(request):
+                        raise IdempotencyKeyReused("this idempotency key was used with a different body")
+                    return earlier.request_id
+            request_id = self._ids.next_id()
+            stored = StoredRequest(request_id, request, RequestStatus.ACCEPTED, created_at=now, updated_at=now)
             uow.requests.add(stored)
-            uow.outbox.add(message)
+            uow.outbox.add(
+                OutboxMessage(key=request_id, payload=RequestMessage(request_id, request).encode(), created_at=now)
+            )
+            if key is not None:
+                uow.idempotency_keys.add(
+                    IdempotencyRecord(
+                        key, fingerprint(request), request_id, created_at=now, expires_at=now + self._window
+                    )
+                )
             uow.commit()
         return request_id
