@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from dependency_injector import containers, providers
 
 from adapters.telemetry.instrumentation import instrument_flask_app
@@ -28,7 +30,13 @@ class ApiContainer(containers.DeclarativeContainer):
     )
     ingest = providers.Singleton(
         MeteredIngest,
-        providers.Singleton(IngestRequest, uow=traced_unit_of_work, ids=core.ids, clock=core.clock),
+        providers.Singleton(
+            IngestRequest,
+            uow=traced_unit_of_work,
+            ids=core.ids,
+            clock=core.clock,
+            idempotency_window=providers.Factory(timedelta, seconds=config.idempotency.window_s),
+        ),
         observability.metrics,
     )
     get_request = providers.Singleton(GetRequest, uow=traced_unit_of_work)

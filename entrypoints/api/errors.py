@@ -8,7 +8,15 @@ import re
 from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from domain.model.errors import ClockMovedBackwards, InvalidRequest, RequestNotFound, StoreUnavailable
+from domain.model.errors import (
+    ClockMovedBackwards,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+    InvalidRequest,
+    RequestNotFound,
+    StoreUnavailable,
+)
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 1
@@ -22,6 +30,22 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(InvalidRequest)
     def invalid_request(exc: InvalidRequest) -> tuple[Response, int]:
         return error_response(400, "invalid_request", str(exc), field=exc.field)
+
+    @app.errorhandler(InvalidIdempotencyKey)
+    def invalid_key(exc: InvalidIdempotencyKey) -> tuple[Response, int]:
+        return error_response(400, "invalid_idempotency_key", f"the Idempotency-Key header {exc.problem}")
+
+    @app.errorhandler(IdempotencyKeyInUse)
+    def key_in_use(exc: IdempotencyKeyInUse) -> tuple[Response, int]:
+        detail = "a request with this Idempotency-Key is still being stored; retry to get its answer"
+        response, status = error_response(409, "idempotency_key_in_use", detail)
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response, status
+
+    @app.errorhandler(IdempotencyKeyReused)
+    def key_reused(exc: IdempotencyKeyReused) -> tuple[Response, int]:
+        detail = "this Idempotency-Key was already used with a different body"
+        return error_response(422, "idempotency_key_reused", detail)
 
     @app.errorhandler(RequestNotFound)
     def not_found(exc: RequestNotFound) -> tuple[Response, int]:

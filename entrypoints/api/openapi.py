@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from domain.model import idempotency
 from domain.model import request as rules
 from domain.model.request import RequestStatus
 from domain.model.snowflake import DIGITS
@@ -54,6 +55,7 @@ def openapi_document() -> dict[str, Any]:
                 "post": {
                     "operationId": "createRequest",
                     "summary": "Accept a request; it is stored and will be published for forwarding.",
+                    "parameters": [{"$ref": "#/components/parameters/IdempotencyKey"}],
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OneRequest"}}},
@@ -74,7 +76,12 @@ def openapi_document() -> dict[str, Any]:
                         },
                         "400": _error("Malformed JSON, or a body that breaks a rule (`field` names it)."),
                         "413": _error("The body is larger than the configured limit."),
+                        "409": _error(
+                            "A request with this `Idempotency-Key` is still being stored; retry after `Retry-After`"
+                            " seconds to get its answer."
+                        ),
                         "415": _error("The body is not `application/json`."),
+                        "422": _error("This `Idempotency-Key` was already used with a different body."),
                         "503": _error("The store is unavailable; retry after `Retry-After` seconds."),
                     },
                 }
@@ -130,6 +137,22 @@ def openapi_document() -> dict[str, Any]:
             },
         },
         "components": {
+            "parameters": {
+                "IdempotencyKey": {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "description": (
+                        "Makes retries safe: a request sent again with the same key and the same body within the"
+                        f" server's window (`idempotency.window_s`, {idempotency.DEFAULT_WINDOW.total_seconds():g} s"
+                        " by default) is not stored again and gets the first answer (`201`, same `request_id`)."
+                        " The same key with another body is a `422`; while the first is still being stored, a `409`."
+                        " Keys are opaque, compared exactly, 1 to 255 printable ASCII characters."
+                    ),
+                    "schema": {"type": "string", "pattern": idempotency.KEY_PATTERN},
+                    "example": "8e03978e-40d5-43e8-bc93-6894a57f9324",
+                }
+            },
             "schemas": {
                 "RequestId": request_id,
                 "OneRequest": one_request,
@@ -164,6 +187,6 @@ def openapi_document() -> dict[str, Any]:
                         "checks": {"type": "object", "additionalProperties": {"type": "string"}},
                     },
                 },
-            }
+            },
         },
     }

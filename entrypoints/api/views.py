@@ -17,10 +17,13 @@ from ports.health import Probe
 blueprint = Blueprint("one", __name__)
 
 
+IDEMPOTENCY_KEY = "Idempotency-Key"
+
+
 @blueprint.post("/one")
 @inject
 def post_one(
-    ingest: Callable[[object], str] = Provide["ingest"],
+    ingest: Callable[[object, str | None], str] = Provide["ingest"],
 ) -> tuple[Response, int] | tuple[Response, int, dict[str, str]]:
     if not request.is_json:
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {request.mimetype or 'none'!r}")
@@ -28,7 +31,7 @@ def post_one(
         body = json.loads(request.get_data())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return error_response(400, "malformed_json", f"the body is not valid JSON: {exc}")
-    request_id = ingest(body)
+    request_id = ingest(body, request.headers.get(IDEMPOTENCY_KEY))
     return jsonify({"request_id": request_id}), 201, {"Location": url_for(".get_one", request_id=request_id)}
 
 

@@ -75,3 +75,16 @@ def test_the_document_rejects_what_the_domain_rejects(call, spec, body):
     assert response.status_code == 400
     with pytest.raises(InvalidRequestBody):
         spec.validate_request(request)
+
+
+def test_answers_to_an_idempotency_key_match_the_document(call, spec):
+    key = {"Idempotency-Key": "order-42"}
+    first, request = call("POST", "/one", json=BODY, headers=key)
+    retried, _ = call("POST", "/one", json=BODY, headers=key)
+    reused, reused_request = call("POST", "/one", json={**BODY, "prompt": "other"}, headers=key)
+    invalid, invalid_request = call("POST", "/one", json=BODY, headers={"Idempotency-Key": ""})
+
+    assert [r.status_code for r in (first, retried, reused, invalid)] == [201, 201, 422, 400]
+    spec.validate_request(request)
+    for sent, answer in [(request, retried), (reused_request, reused), (invalid_request, invalid)]:
+        spec.validate_response(sent, WerkzeugOpenAPIResponse(answer))
