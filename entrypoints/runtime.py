@@ -10,7 +10,8 @@ log = logging.getLogger(__name__)
 
 
 class BackgroundLoop:
-    """Runs `target(stop)` in a thread; `stop()` sets the event and waits for it to return."""
+    """Runs `target(stop)` in a thread until it returns or `stop()` sets the event it was given;
+    an error it raises is logged and kept in `failed`."""
 
     def __init__(self, name: str, target: Callable[[threading.Event], None]) -> None:
         self.name = name
@@ -27,19 +28,19 @@ class BackgroundLoop:
         return self._thread.is_alive()
 
     def stop(self, timeout_s: float) -> bool:
-        """Returns whether the loop finished within `timeout_s`."""
+        """Asks the loop to stop and waits up to `timeout_s`; returns whether it finished in time
+        without having failed."""
         self._stop.set()
         if self._thread.ident is not None:
             self._thread.join(timeout_s)
         if self._thread.is_alive():
-            log.warning("%s did not stop within %.1f s", self._thread.name, timeout_s)
+            log.warning("%s did not stop within %.1f s", self.name, timeout_s)
             return False
-        return True
+        return self.failed is None
 
     def _run(self) -> None:
         try:
             self._target(self._stop)
         except BaseException as exc:
             self.failed = exc
-            log.exception("%s stopped on an error", self._thread.name)
-            raise
+            log.exception("%s stopped on an error", self.name)
