@@ -48,10 +48,6 @@ def start_telemetry(service_name: str, environment: str, console_level: str, sec
     return telemetry
 
 
-def disabled_telemetry(service_name: str) -> Telemetry:
-    return Telemetry.disabled(service_name)
-
-
 def observe_backlog(metrics: Metrics, uow: UnitOfWorkFactory) -> None:
     metrics.observe_outbox_backlog(outbox_backlog(uow))
 
@@ -174,12 +170,9 @@ class Core(containers.DeclarativeContainer):
 
 
 class Observability(containers.DeclarativeContainer):
-    """The process's telemetry, given by the entrypoint; disabled unless one is given (as in tests)."""
+    """The process's telemetry, given by the entrypoint (tests give `Telemetry.disabled`), and its metrics."""
 
-    service_name = providers.Object("cruncan")
-    telemetry: providers.Dependency[Telemetry] = providers.Dependency(
-        instance_of=Telemetry, default=providers.Singleton(disabled_telemetry, service_name)
-    )
+    telemetry: providers.Dependency[Telemetry] = providers.Dependency(instance_of=Telemetry)
     metrics = providers.Singleton(Metrics.of, telemetry)
 
 

@@ -8,11 +8,11 @@ from entrypoints.api.errors import register_error_handlers
 
 
 def create_app(container: ApiContainer) -> Flask:
-    """The Flask app on a built container; views get their use cases from it by wiring."""
+    """The Flask app on a built container; its views get their use cases from it by wiring."""
     app = Flask("cruncan")
     app.config["MAX_CONTENT_LENGTH"] = container.config.http.max_body_bytes()
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    container.wire(modules=[views])
+    container.wire()
     app.register_blueprint(views.blueprint)
     register_error_handlers(app)
     container.instrument_app(app)

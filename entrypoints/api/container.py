@@ -6,6 +6,7 @@ from dependency_injector import containers, providers
 
 from adapters.telemetry.instrumentation import instrument_flask_app
 from adapters.telemetry.metered import MeteredIngest
+from adapters.telemetry.providers import Telemetry
 from adapters.telemetry.tracing import traced_unit_of_work
 from domain.usecases.ingest import IngestRequest
 from domain.usecases.query import GetRequest
@@ -13,11 +14,15 @@ from entrypoints.components import Core, Messaging, Observability, Relaying, Sto
 
 
 class ApiContainer(containers.DeclarativeContainer):
-    """Composition root of `cruncan api`: the HTTP API, with the outbox relay embedded by default."""
+    """Composition root of `cruncan api`: the HTTP API, with the outbox relay embedded by default.
+    Only the views are wired, and only when the app is created."""
+
+    wiring_config = containers.WiringConfiguration(modules=[".views"], auto_wire=False)
 
     config = providers.Configuration(strict=True)
+    telemetry: providers.Dependency[Telemetry] = providers.Dependency(instance_of=Telemetry)
 
-    observability = providers.Container(Observability, service_name="cruncan-api")
+    observability = providers.Container(Observability, telemetry=telemetry)
     core = providers.Container(Core, config=config)
     storage = providers.Container(Storage, config=config.storage)
     messaging = providers.Container(Messaging, config=config.messaging)
@@ -39,7 +44,14 @@ class ApiContainer(containers.DeclarativeContainer):
         ),
         observability.metrics,
     )
-    get_request = providers.Singleton(GetRequest, uow=traced_unit_of_work)
+    query = providers.Singleton(GetRequest, uow=traced_unit_of_work)
     # Ready means able to accept: with the outbox, a broker outage delays publication but not ingestion.
     probes = providers.List(storage.probe)
     instrument_app = providers.Callable(instrument_flask_app, telemetry=observability.telemetry)
+
+
+def build_container(settings: providers.Configuration, telemetry: Telemetry) -> ApiContainer:
+    """The API's container on a copy of `settings`, reporting to the process's `telemetry`."""
+    container = ApiContainer(telemetry=telemetry)
+    container.config.from_dict(settings())
+    return container

@@ -7,22 +7,14 @@ from collections.abc import Callable
 
 from dependency_injector import providers
 
+from adapters.telemetry.providers import Telemetry
 from entrypoints.api.app import create_app
-from entrypoints.api.container import ApiContainer
+from entrypoints.api.container import ApiContainer, build_container
 from entrypoints.api.server import WaitressServer
 from entrypoints.lifecycle import Service, run_until_signalled
 from entrypoints.runtime import BackgroundLoop
 
 log = logging.getLogger(__name__)
-
-
-def build_container(settings: providers.Configuration, telemetry: object | None = None) -> ApiContainer:
-    """The API's container on `settings`; telemetry stays disabled unless the process's own is given."""
-    container = ApiContainer()
-    container.config.from_dict(settings())
-    if telemetry is not None:
-        container.observability.telemetry.override(telemetry)
-    return container
 
 
 def api_services(container: ApiContainer) -> tuple[WaitressServer, list[tuple[Service, float]]]:
@@ -44,7 +36,7 @@ def api_services(container: ApiContainer) -> tuple[WaitressServer, list[tuple[Se
     return server, services
 
 
-def run(settings: providers.Configuration, telemetry: object, announce: Callable[[str], None] = log.info) -> int:
+def run(settings: providers.Configuration, telemetry: Telemetry, announce: Callable[[str], None] = log.info) -> int:
     container = build_container(settings, telemetry)
     try:
         server, services = api_services(container)

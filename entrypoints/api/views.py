@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from werkzeug.exceptions import UnsupportedMediaType
 
 from domain.usecases.query import GetRequest
+from entrypoints.api.container import ApiContainer
 from entrypoints.api.errors import error_response
 from entrypoints.api.openapi import openapi_document
 from ports.health import Probe
@@ -23,7 +24,7 @@ IDEMPOTENCY_KEY = "Idempotency-Key"
 @blueprint.post("/one")
 @inject
 def post_one(
-    ingest: Callable[[object, str | None], str] = Provide["ingest"],
+    ingest: Callable[[object, str | None], str] = Provide[ApiContainer.ingest],
 ) -> tuple[Response, int] | tuple[Response, int, dict[str, str]]:
     if not request.is_json:
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {request.mimetype or 'none'!r}")
@@ -37,7 +38,7 @@ def post_one(
 
 @blueprint.get("/one/<request_id>")
 @inject
-def get_one(request_id: str, query: GetRequest = Provide["get_request"]) -> Response:
+def get_one(request_id: str, query: GetRequest = Provide[ApiContainer.query]) -> Response:
     return jsonify(query(request_id).to_json())
 
 
@@ -48,7 +49,7 @@ def healthz() -> Response:
 
 @blueprint.get("/readyz")
 @inject
-def readyz(probes: Sequence[Probe] = Provide["probes"]) -> tuple[Response, int]:
+def readyz(probes: Sequence[Probe] = Provide[ApiContainer.probes]) -> tuple[Response, int]:
     failures: dict[str, str] = {}
     for probe in probes:
         try:

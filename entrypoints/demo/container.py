@@ -1,14 +1,32 @@
 from __future__ import annotations
 
+import secrets
+from typing import Any
+
 from dependency_injector import containers, providers
+from flask import Flask
 
 from adapters.memory.third_party import InMemoryThirdParty, InMemoryTokenIssuer
+from adapters.telemetry.providers import Telemetry
+from entrypoints.api.container import ApiContainer
+from entrypoints.api.server import WaitressServer
+from entrypoints.components import Core, Messaging, Observability, Storage
 from entrypoints.demo.stand_in import create_stand_in_app
+from entrypoints.worker.container import WorkerContainer
 from ports.clock import Clock
+
+STAND_IN_HOST = "127.0.0.1"
+STAND_IN_THREADS = 4
+
+
+def stand_in_server(app: Flask, port: int) -> WaitressServer:
+    server = WaitressServer(app, host=STAND_IN_HOST, port=port, threads=STAND_IN_THREADS)
+    server.name = "stand-in third party"
+    return server
 
 
 class StandInContainer(containers.DeclarativeContainer):
-    """The demo's token API and third party: in-memory stand-ins, served over HTTP by `app`."""
+    """The demo's token API and third party: in-memory stand-ins, served over HTTP by `server`."""
 
     config = providers.Configuration(strict=True)
     clock: providers.Dependency[Clock] = providers.Dependency()
@@ -23,3 +41,66 @@ class StandInContainer(containers.DeclarativeContainer):
         client_id=config.token.client_id,
         client_secret=config.token.client_secret,
     )
+    server = providers.Singleton(stand_in_server, app, port=config.demo.stand_in_port)
+
+
+def demo_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """`settings` with every port in memory, the relay embedded, and a client secret made up unless one is set."""
+    token = settings["token"]
+    return {
+        **settings,
+        "storage": {**settings["storage"], "backend": "memory"},
+        "messaging": {**settings["messaging"], "backend": "memory"},
+        "relay": {**settings["relay"], "embedded": True},
+        "token": {**token, "client_secret": token["client_secret"] or secrets.token_urlsafe(16)},
+    }
+
+
+def pointed_at(settings: dict[str, Any], url: str) -> dict[str, Any]:
+    """`settings` with the token API and the third party both at `url`."""
+    return {
+        **settings,
+        "token": {**settings["token"], "url": url},
+        "third_party": {**settings["third_party"], "url": url},
+    }
+
+
+class DemoContainer(containers.DeclarativeContainer):
+    """Composition root of `cruncan demo`: the API (with its relay) and the worker on ONE in-memory
+    storage, ONE in-memory messaging, one clock and one set of metrics; the worker reaches the stand-ins
+    over HTTP at the address their server bound."""
+
+    config = providers.Configuration(strict=True)
+    telemetry: providers.Dependency[Telemetry] = providers.Dependency(instance_of=Telemetry)
+
+    observability = providers.Container(Observability, telemetry=telemetry)
+    core = providers.Container(Core, config=config)
+    storage = providers.Container(Storage, config=config.storage)
+    messaging = providers.Container(Messaging, config=config.messaging)
+    stand_in = providers.Container(StandInContainer, config=config, clock=core.clock)
+
+    api = providers.Container(
+        ApiContainer,
+        config=config,
+        telemetry=telemetry,
+        observability=observability,
+        core=core,
+        storage=storage,
+        messaging=messaging,
+    )
+    worker = providers.Container(
+        WorkerContainer,
+        config=providers.Singleton(pointed_at, config, stand_in.server.provided.url),
+        telemetry=telemetry,
+        observability=observability,
+        core=core,
+        storage=storage,
+        messaging=messaging,
+    )
+
+
+def build_container(settings: providers.Configuration, telemetry: Telemetry) -> DemoContainer:
+    """The demo's container on a copy of `settings` made in-memory (see `demo_settings`)."""
+    container = DemoContainer(telemetry=telemetry)
+    container.config.from_dict(demo_settings(settings()))
+    return container

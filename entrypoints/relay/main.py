@@ -7,17 +7,16 @@ from collections.abc import Callable
 
 from dependency_injector import providers
 
+from adapters.telemetry.providers import Telemetry
 from entrypoints.lifecycle import run_until_signalled
-from entrypoints.relay.container import RelayContainer
+from entrypoints.relay.container import build_container
 from entrypoints.runtime import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
 
-def run(settings: providers.Configuration, telemetry: object, announce: Callable[[str], None] = log.info) -> int:
-    container = RelayContainer()
-    container.config.from_dict(settings())
-    container.observability.telemetry.override(telemetry)
+def run(settings: providers.Configuration, telemetry: Telemetry, announce: Callable[[str], None] = log.info) -> int:
+    container = build_container(settings, telemetry)
     try:
         container.relaying.observe_backlog()
         relay = BackgroundLoop("outbox relay", container.relaying.loop().run)

@@ -10,6 +10,7 @@ from adapters.memory.consumer import InMemoryCommittedOffsets, InMemoryMessageSo
 from adapters.memory.dead_letters import InMemoryDeadLetters
 from adapters.telemetry.messaging import traced_handler
 from adapters.telemetry.metered import MeteredForward, MeteredTokenClient
+from adapters.telemetry.providers import Telemetry
 from adapters.telemetry.tracing import traced_unit_of_work
 from domain.services.tokens import TokenCache
 from domain.usecases.consume import ConsumeLoop, forwarding
@@ -22,8 +23,9 @@ class WorkerContainer(containers.DeclarativeContainer):
     to the third party, recording its outcome in the request store."""
 
     config = providers.Configuration(strict=True)
+    telemetry: providers.Dependency[Telemetry] = providers.Dependency(instance_of=Telemetry)
 
-    observability = providers.Container(Observability, service_name="cruncan-worker")
+    observability = providers.Container(Observability, telemetry=telemetry)
     core = providers.Container(Core, config=config)
     storage = providers.Container(Storage, config=config.storage)
     messaging = providers.Container(Messaging, config=config.messaging)
@@ -134,3 +136,10 @@ class WorkerContainer(containers.DeclarativeContainer):
         retry_backoff_s=config.worker.retry_backoff_s,
         max_backoff_s=config.worker.max_retry_backoff_s,
     )
+
+
+def build_container(settings: providers.Configuration, telemetry: Telemetry) -> WorkerContainer:
+    """The worker's container on a copy of `settings`, reporting to the process's `telemetry`."""
+    container = WorkerContainer(telemetry=telemetry)
+    container.config.from_dict(settings())
+    return container

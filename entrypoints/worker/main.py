@@ -7,24 +7,16 @@ from collections.abc import Callable
 
 from dependency_injector import providers
 
-from entrypoints.lifecycle import shutdown_requested, wait_for
+from adapters.telemetry.providers import Telemetry
+from entrypoints.lifecycle import run_until_signalled
 from entrypoints.runtime import BackgroundLoop
 from entrypoints.settings import SettingsError, require, setting
-from entrypoints.worker.container import WorkerContainer
+from entrypoints.worker.container import WorkerContainer, build_container
 
 log = logging.getLogger(__name__)
 
 CLOSE_MARGIN_S = 10.0
 """Beyond `worker.shutdown_timeout_s` (the drain), time to commit, leave the group and close."""
-
-
-def build_container(settings: providers.Configuration, telemetry: object | None = None) -> WorkerContainer:
-    """The worker's container on `settings`; telemetry stays disabled unless the process's own is given."""
-    container = WorkerContainer()
-    container.config.from_dict(settings())
-    if telemetry is not None:
-        container.observability.telemetry.override(telemetry)
-    return container
 
 
 def consumer(container: WorkerContainer) -> tuple[BackgroundLoop, float]:
@@ -35,7 +27,7 @@ def consumer(container: WorkerContainer) -> tuple[BackgroundLoop, float]:
     return loop, container.config.worker.shutdown_timeout_s() + CLOSE_MARGIN_S
 
 
-def run(settings: providers.Configuration, telemetry: object, announce: Callable[[str], None] = log.info) -> int:
+def run(settings: providers.Configuration, telemetry: Telemetry, announce: Callable[[str], None] = log.info) -> int:
     if setting(settings, "messaging.backend") != "kafka":
         raise SettingsError(
             "cruncan worker reads Kafka: set messaging.backend=kafka "
@@ -46,12 +38,11 @@ def run(settings: providers.Configuration, telemetry: object, announce: Callable
     try:
         loop, stop_timeout_s = consumer(container)
         topic, third_party = settings.messaging.kafka.topic(), settings.third_party.url()
-        with shutdown_requested() as stop:
-            loop.start()
-            announce(f"cruncan worker forwarding {topic} to {third_party}")
-            wait_for(stop, still_running=lambda: loop.running)
-            log.info("stopping the consumer")
-            clean = loop.stop(stop_timeout_s) and loop.failed is None
+        clean = run_until_signalled(
+            [(loop, stop_timeout_s)],
+            on_started=lambda: announce(f"cruncan worker forwarding {topic} to {third_party}"),
+            still_running=lambda: loop.running,
+        )
     finally:
         container.shutdown_resources()
     return 0 if clean else 1

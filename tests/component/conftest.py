@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 import urllib3
 
-from entrypoints.api.main import api_services, build_container
+from adapters.telemetry.providers import Telemetry
+from entrypoints.api.container import build_container
+from entrypoints.api.main import api_services
 from entrypoints.lifecycle import Service
 from entrypoints.settings import load_settings
 from tests.support.kafka import TansuBroker
@@ -76,7 +78,7 @@ def running_api(clean_postgres: str, kafka_broker: TansuBroker, fresh_topic: str
             "relay.poll_interval_s=0.5",
         ],
     )
-    container = build_container(settings)
+    container = build_container(settings, Telemetry.disabled("cruncan-api"))
     started: list[tuple[Service, float]] = []
     try:
         server, services = api_services(container)

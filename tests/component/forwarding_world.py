@@ -14,13 +14,15 @@ from adapters.kafka.producer import KafkaPublisher
 from adapters.postgres.database import close_database, connect_database
 from adapters.postgres.unit_of_work import PeeweeUnitOfWork
 from adapters.system import SystemClock
+from adapters.telemetry.providers import Telemetry
 from domain.model.request import StoredRequest
 from domain.services.snowflake import SnowflakeIdGenerator
 from domain.usecases.ingest import IngestRequest
 from domain.usecases.relay import RelayOutbox
 from entrypoints.runtime import BackgroundLoop
 from entrypoints.settings import load_settings
-from entrypoints.worker.main import build_container, consumer
+from entrypoints.worker.container import build_container
+from entrypoints.worker.main import consumer
 from tests.support.kafka import TansuBroker, read_messages
 from tests.support.postgres import query
 from tests.support.wiremock import WireMock, any_three_request, token_request, token_response
@@ -181,7 +183,9 @@ class ForwardingWorld(Pipeline):
 
     def __init__(self, dsn: str, broker: TansuBroker, wiremock: WireMock, topic: str) -> None:
         super().__init__(dsn, broker, wiremock, topic)
-        self._worker = build_container(load_settings(environ={}, overrides=self.worker_settings()))
+        self._worker = build_container(
+            load_settings(environ={}, overrides=self.worker_settings()), Telemetry.disabled("cruncan-worker")
+        )
         self._loop: BackgroundLoop | None = None
         self._loop_timeout_s = 0.0
 

@@ -6,17 +6,20 @@ import pytest
 from adapters.memory.broker import InMemoryBroker
 from adapters.memory.clock import ManualClock
 from adapters.memory.store import InMemoryStore, InMemoryUnitOfWork
+from adapters.telemetry.providers import Telemetry
 from domain.services.snowflake import SnowflakeIdGenerator
 from domain.usecases.ingest import IngestRequest
 from entrypoints.api.app import create_app
-from entrypoints.api.main import build_container
+from entrypoints.api.container import build_container
 from entrypoints.settings import load_settings
 from tests.support.otlp import in_memory_telemetry
 
 
 @pytest.fixture
 def api_container():
-    container = build_container(load_settings(environ={}, overrides=["http.max_body_bytes=4096"]))
+    container = build_container(
+        load_settings(environ={}, overrides=["http.max_body_bytes=4096"]), Telemetry.disabled("cruncan-api")
+    )
     yield container
     container.unwire()
 

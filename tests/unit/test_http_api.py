@@ -90,7 +90,7 @@ def test_health_endpoints_answer_in_memory(client):
 
 
 def test_an_unexpected_error_is_a_json_500_without_a_stack_trace(client, api_container):
-    with api_container.get_request.override(lambda request_id: 1 / 0):
+    with api_container.query.override(lambda request_id: 1 / 0):
         response = client.get("/one/00000000000000000001")
 
     assert response.status_code == 500
