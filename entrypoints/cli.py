@@ -10,10 +10,17 @@ from pathlib import Path
 
 from dependency_injector import providers
 
+from adapters.telemetry.providers import Telemetry
 from domain.model.errors import CruncanError
+from entrypoints.api import main as api
+from entrypoints.components import start_telemetry
+from entrypoints.demo import main as demo
+from entrypoints.migrate import main as migrate
+from entrypoints.relay import main as relay
 from entrypoints.settings import SettingsError, load_settings
+from entrypoints.worker import main as worker
 
-Command = Callable[[providers.Configuration, object], int]
+Command = Callable[[providers.Configuration, Telemetry], int]
 
 
 def explained(exc: BaseException) -> str:
@@ -22,45 +29,12 @@ def explained(exc: BaseException) -> str:
     return f"{exc} ({reason[0]})" if reason else str(exc)
 
 
-def _api(settings: providers.Configuration, telemetry: object) -> int:
-    from entrypoints.api.main import run
-
-    return run(settings, telemetry)
-
-
-def _relay(settings: providers.Configuration, telemetry: object) -> int:
-    from entrypoints.relay.main import run
-
-    return run(settings, telemetry)
-
-
-def _migrate(settings: providers.Configuration, telemetry: object) -> int:
-    from entrypoints.components import Storage
-
-    storage = Storage(config=settings.storage())
-    applied = storage.migrate()
-    print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "the schema is up to date")
-    return 0
-
-
-def _worker(settings: providers.Configuration, telemetry: object) -> int:
-    from entrypoints.worker.main import run
-
-    return run(settings, telemetry)
-
-
-def _demo(settings: providers.Configuration, telemetry: object) -> int:
-    from entrypoints.demo.main import run
-
-    return run(settings, telemetry)
-
-
 COMMANDS: dict[str, tuple[Command, str]] = {
-    "api": (_api, "serve the ingestion API (and the outbox relay, unless relay.embedded is false)"),
-    "relay": (_relay, "publish the transactional outbox to Kafka (for running relays apart from the API)"),
-    "worker": (_worker, "forward requests from Kafka to the third party, recording each outcome"),
-    "migrate": (_migrate, "apply the database migrations this release knows (idempotent, safe to run concurrently)"),
-    "demo": (_demo, "run the whole flow in one process, in memory, on 127.0.0.1:8099"),
+    "api": (api.run, "serve the ingestion API (and the outbox relay, unless relay.embedded is false)"),
+    "relay": (relay.run, "publish the transactional outbox to Kafka (for running relays apart from the API)"),
+    "worker": (worker.run, "forward requests from Kafka to the third party, recording each outcome"),
+    "migrate": (migrate.run, "apply the database migrations this release knows (idempotent, safe to run concurrently)"),
+    "demo": (demo.run, "run the whole flow in one process, in memory, on 127.0.0.1:8099"),
 }
 
 
@@ -99,8 +73,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"cruncan: configuration error: {exc}", file=sys.stderr)
         return 2
-    from entrypoints.components import start_telemetry
-
     try:
         telemetry = start_telemetry(
             f"cruncan-{args.command}",

@@ -1,0 +1,1 @@
+"""`cruncan migrate`: brings the database to the schema this release knows."""
