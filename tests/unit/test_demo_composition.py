@@ -5,6 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 import urllib3
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adapters.telemetry.providers import Telemetry
 from domain.model.request import RequestStatus
@@ -79,3 +81,21 @@ def test_a_client_secret_is_made_up_only_when_none_is_set():
     assert demo_settings(given)["token"]["client_secret"] == "s3cret"
     assert len(made_up) == 3
     assert all(len(secret) >= 16 for secret in made_up)
+
+
+@given(secret=st.text(min_size=1), backend=st.sampled_from(["memory", "postgres"]), embedded=st.booleans())
+def test_the_demo_keeps_a_given_secret_and_runs_in_memory_whatever_else_is_set(secret, backend, embedded):
+    settings = load_settings(environ={})()
+    settings["token"]["client_secret"] = secret
+    settings["storage"]["backend"] = backend
+    settings["relay"]["embedded"] = embedded
+
+    demo = demo_settings(settings)
+
+    assert demo["token"]["client_secret"] == secret
+    assert (demo["storage"]["backend"], demo["messaging"]["backend"], demo["relay"]["embedded"]) == (
+        "memory",
+        "memory",
+        True,
+    )
+    assert demo["storage"]["postgres"] == settings["storage"]["postgres"]
