@@ -34,7 +34,7 @@ from entrypoints.api.server import WaitressServer
 from entrypoints.demo.stand_in import create_stand_in_app
 from entrypoints.lifecycle import shutdown_requested, wait_for
 from entrypoints.settings import load_settings
-from tests.support.postgres import query
+from harness.postgres import query
 
 CLIENT_ID = "cruncan"
 ASSIGNED = re.compile(r"assigned .*\[\d+\]")

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from adapters.postgres.schema import migrate
-from tests.support.kafka import TansuBroker, free_port, tansu_binary
-from tests.support.postgres import temporary_database
+from harness.postgres import temporary_database
+from harness.tansu import start_tansu
 
 
 @contextmanager
@@ -17,8 +17,7 @@ def real_stack() -> Iterator[dict[str, str]]:
     """Yields the environment that points `cruncan` at a fresh database and a running broker."""
     with temporary_database("bench") as dsn, tempfile.TemporaryDirectory() as scratch:
         migrate(dsn)
-        broker = TansuBroker(tansu_binary(), free_port(), Path(scratch) / "broker.log")
-        broker.start()
+        broker = start_tansu(Path(scratch) / "broker.log")
         try:
             yield {
                 "CRUNCAN_STORAGE__BACKEND": "postgres",

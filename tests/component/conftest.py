@@ -16,8 +16,8 @@ from entrypoints.api.container import build_container
 from entrypoints.api.main import api_services
 from entrypoints.lifecycle import Service
 from entrypoints.settings import load_settings
-from tests.support.kafka import TansuBroker
-from tests.support.postgres import query
+from harness.postgres import query
+from harness.tansu import TansuBroker
 
 MAX_BODY_BYTES = 4096
 

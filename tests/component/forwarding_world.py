@@ -23,9 +23,10 @@ from entrypoints.runtime import BackgroundLoop
 from entrypoints.settings import load_settings
 from entrypoints.worker.container import build_container
 from entrypoints.worker.main import consumer
-from tests.support.kafka import TansuBroker, read_messages
-from tests.support.postgres import query
-from tests.support.wiremock import WireMock, any_three_request, token_request, token_response
+from harness.kafka import read_messages
+from harness.postgres import query
+from harness.tansu import TansuBroker
+from harness.wiremock import WireMock, any_three_request, token_request, token_response
 
 CLIENT_ID = "cruncan"
 CLIENT_SECRET = "component-secret"

@@ -9,10 +9,11 @@ import pytest
 from confluent_kafka import Producer
 from pytest_bdd import given, parsers, scenarios, then, when
 
+from harness.kafka import read_messages
+from harness.polling import eventually
+from harness.tansu import TansuBroker
+from harness.wiremock import WireMock, three_request, token_request, token_response
 from tests.component.forwarding_world import CLIENT_ID, CLIENT_SECRET, ForwardingWorld, Sent
-from tests.support.kafka import TansuBroker, read_messages
-from tests.support.polling import eventually
-from tests.support.wiremock import WireMock, three_request, token_request, token_response
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.wiremock]
 

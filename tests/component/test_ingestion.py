@@ -10,9 +10,9 @@ import urllib3
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from domain.model.message import RequestMessage
+from harness.kafka import published_keys, read_messages
+from harness.polling import eventually
 from tests.component.conftest import MAX_BODY_BYTES, RunningApi
-from tests.support.kafka import published_keys, read_messages
-from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 

@@ -12,8 +12,9 @@ import pytest
 from adapters.kafka.producer import KafkaPublisher
 from adapters.memory.broker import InMemoryBroker, InMemoryPublisher
 from domain.model.message import OutboxMessage, PendingMessage
+from harness.kafka import list_topics, message_count, read_messages
+from harness.tansu import TansuBroker
 from ports.publisher import Publisher
-from tests.support.kafka import TansuBroker, list_topics, message_count, read_messages
 
 PARTITIONS = 3
 DELIVERY_TIMEOUT_MS = 3000

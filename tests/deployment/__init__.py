@@ -1,0 +1,1 @@
+"""Offline checks of the deployment files: Compose, Dockerfile and the observability stack."""

@@ -12,8 +12,8 @@ import urllib3
 from psycopg2.extensions import parse_dsn
 
 from adapters.postgres.schema import known_migrations
+from harness.postgres import admin_connection, tables
 from tests.e2e.conftest import ROOT, RunningCommand
-from tests.support.postgres import admin_connection, tables
 
 pytestmark = pytest.mark.postgres
 

@@ -14,11 +14,12 @@ import pytest
 import urllib3
 from psycopg2.extensions import make_dsn, parse_dsn
 
+from harness.kafka import published_keys, read_messages
+from harness.polling import eventually
+from harness.postgres import query
+from harness.tansu import TansuBroker
+from harness.tcp_proxy import TcpProxy
 from tests.e2e.conftest import RunningCommand
-from tests.support.kafka import TansuBroker, published_keys, read_messages
-from tests.support.polling import eventually
-from tests.support.postgres import query
-from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 

@@ -15,11 +15,11 @@ import pytest
 import urllib3
 
 from entrypoints.components import VERSION
+from harness.kafka import read_messages
+from harness.otlp import OtlpReceiver, ReceivedPoint, ReceivedSpan
+from harness.polling import eventually
 from tests.component.forwarding_world import CLIENT_ID, CLIENT_SECRET, Pipeline
 from tests.e2e.conftest import RunningCommand
-from tests.support.kafka import read_messages
-from tests.support.otlp import OtlpReceiver, ReceivedPoint, ReceivedSpan
-from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.wiremock]
 

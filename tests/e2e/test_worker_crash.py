@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.support.polling import eventually
+from harness.polling import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.wiremock]
 

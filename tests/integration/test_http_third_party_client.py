@@ -10,7 +10,7 @@ from domain.model.errors import ThirdPartyRejected, ThirdPartyUnauthorized, Thir
 from domain.model.message import ThreeRequest
 from domain.model.request import OneRequest
 from domain.model.token import AccessToken
-from tests.support.wiremock import three_request
+from harness.wiremock import three_request
 
 pytestmark = pytest.mark.wiremock
 

@@ -7,7 +7,7 @@ from adapters.http.token_client import Urllib3TokenClient
 from adapters.memory.clock import ManualClock
 from domain.model.errors import TokenRefused, TokenUnavailable
 from domain.services.tokens import TokenCache
-from tests.support.wiremock import token_request, token_response
+from harness.wiremock import token_request, token_response
 
 pytestmark = pytest.mark.wiremock
 

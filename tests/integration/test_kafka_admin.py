@@ -4,7 +4,7 @@ import threading
 import pytest
 
 from adapters.kafka.admin import TopicSetupError, ensure_topic
-from tests.support.kafka import create_topic, list_topics
+from harness.kafka import create_topic, list_topics
 
 pytestmark = pytest.mark.kafka
 

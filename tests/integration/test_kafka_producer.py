@@ -6,7 +6,7 @@ import pytest
 
 from adapters.kafka.producer import KafkaPublisher
 from domain.model.message import OutboxMessage, PendingMessage
-from tests.support.kafka import read_messages
+from harness.kafka import read_messages
 
 pytestmark = pytest.mark.kafka
 

@@ -11,7 +11,7 @@ from adapters.telemetry.providers import Telemetry
 from entrypoints.migrate.container import build_container
 from entrypoints.migrate.main import run
 from entrypoints.settings import load_settings
-from tests.support.postgres import tables
+from harness.postgres import tables
 
 pytestmark = pytest.mark.postgres
 

@@ -22,7 +22,7 @@ from adapters.postgres.schema import SchemaTooNew, known_migrations, migrate, sc
 from adapters.postgres.tables import OutboxRow, RequestRow
 from domain.model.errors import StoreUnavailable
 from domain.model.request import RequestStatus
-from tests.support.postgres import admin_connection, tables
+from harness.postgres import admin_connection, tables
 
 pytestmark = pytest.mark.postgres
 

@@ -17,7 +17,7 @@ from adapters.postgres.unit_of_work import PeeweeUnitOfWork
 from domain.model.errors import CruncanError, StoreUnavailable
 from domain.model.message import OutboxMessage
 from domain.model.request import DataItem, OneRequest, RequestStatus, StoredRequest
-from tests.support.postgres import server_connections, terminate
+from harness.postgres import server_connections, terminate
 
 pytestmark = pytest.mark.postgres
 

@@ -11,7 +11,7 @@ from adapters.postgres.database import APPLICATION_NAME, PooledPostgres, close_d
 from adapters.postgres.unit_of_work import PeeweeUnitOfWork
 from domain.model.message import OutboxMessage
 from domain.model.request import OneRequest, RequestStatus, StoredRequest
-from tests.support.postgres import server_connections
+from harness.postgres import server_connections
 
 pytestmark = pytest.mark.postgres
 

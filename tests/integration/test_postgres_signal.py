@@ -14,7 +14,7 @@ from adapters.postgres.signal import APPLICATION_NAME, PostgresOutboxSignal
 from adapters.postgres.unit_of_work import PeeweeUnitOfWork
 from domain.model.errors import StoreUnavailable
 from domain.model.message import OutboxMessage
-from tests.support.postgres import server_connections, terminate
+from harness.postgres import server_connections, terminate
 
 pytestmark = pytest.mark.postgres
 

@@ -12,7 +12,7 @@ from domain.usecases.ingest import IngestRequest
 from entrypoints.api.app import create_app
 from entrypoints.api.container import build_container
 from entrypoints.settings import load_settings
-from tests.support.otlp import in_memory_telemetry
+from tests.unit.recorded_telemetry import in_memory_telemetry
 
 
 @pytest.fixture
@@ -75,3 +75,11 @@ def root_logger():
     yield root
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+@pytest.fixture
+def memory_telemetry():
+    """Telemetry recorded in memory (`cruncan-test`); shut down after the test."""
+    recorded = in_memory_telemetry()
+    yield recorded
+    recorded.telemetry.shutdown()

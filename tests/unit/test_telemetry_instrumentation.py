@@ -9,7 +9,7 @@ from opentelemetry.trace import SpanKind
 
 from adapters.telemetry.instrumentation import instrument_flask_app, instrument_libraries
 from adapters.telemetry.providers import Telemetry
-from tests.support.otlp import in_memory_telemetry
+from tests.unit.recorded_telemetry import in_memory_telemetry
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
 

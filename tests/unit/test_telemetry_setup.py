@@ -130,7 +130,7 @@ def test_compressed_exports_are_received(otlp_receiver, started, clean_environme
 
 
 def test_without_an_endpoint_nothing_is_exported_yet_logs_carry_trace_ids(started, console):
-    from tests.support.otlp import OtlpReceiver
+    from harness.otlp import OtlpReceiver
 
     default_port = socket.socket()
     try:

@@ -1,14 +1,12 @@
-"""Fixtures for the real WireMock server: the standalone jar of the `wiremock` package, run on Java.
-
-`wiremock_server` starts one server per test session on a free port; `wiremock` hands it to a
-test with its stubs, request journal and scenarios reset. Mark such tests `@pytest.mark.wiremock`.
+"""The real WireMock server (the standalone jar of the `wiremock` package, run on Java), its admin API,
+and the requests the token API and the third party must receive.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -16,8 +14,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
 import urllib3
+
+from harness.errors import ServerUnavailable
+from harness.network import free_port
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -130,16 +130,17 @@ def _forward(access_token: str, idempotency_key: Json) -> Json:
     }
 
 
-@pytest.fixture(scope="session")
-def wiremock_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireMock]:
+@contextlib.contextmanager
+def running_wiremock(root: Path) -> Iterator[WireMock]:
+    """A WireMock on a free port, its files and log under `root`, stopped after the block;
+    raises `ServerUnavailable` if Java or the jar is missing or the server does not come up."""
     java = shutil.which("java")
     if java is None:
-        pytest.fail(f"`java` is not on PATH. {JAVA_HINT}")
+        raise ServerUnavailable(f"`java` is not on PATH. {JAVA_HINT}")
     jar = _standalone_jar()
-    root = tmp_path_factory.mktemp("wiremock")
     for folder in ("mappings", "__files"):
-        (root / folder).mkdir()
-    port = _free_port()
+        (root / folder).mkdir(exist_ok=True)
+    port = free_port()
     log_path = root / "wiremock.log"
     command = [java, "-jar", str(jar), "--port", str(port), "--bind-address", "127.0.0.1"]
     command += ["--root-dir", str(root), "--disable-banner"]
@@ -159,39 +160,27 @@ def wiremock_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireMo
             process.wait()
 
 
-@pytest.fixture
-def wiremock(wiremock_server: WireMock) -> WireMock:
-    wiremock_server.reset()
-    return wiremock_server
-
-
 def _standalone_jar() -> Path:
     try:
         from wiremock.server.server import WireMockServer
-    except ImportError:
-        pytest.fail(f"the `wiremock` package is not installed; {JAR_HINT}")
+    except ImportError as exc:
+        raise ServerUnavailable(f"the `wiremock` package is not installed; {JAR_HINT}") from exc
     jar = Path(WireMockServer.DEFAULT_JAR)
     if not jar.is_file():
-        pytest.fail(f"the WireMock standalone jar is missing at {jar}; {JAR_HINT}")
+        raise ServerUnavailable(f"the WireMock standalone jar is missing at {jar}; {JAR_HINT}")
     return jar
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_until_up(server: WireMock, process: subprocess.Popen[bytes], log_path: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"WireMock exited with status {process.returncode} on start:\n{_tail(log_path)}")
+            raise ServerUnavailable(f"WireMock exited with status {process.returncode} on start:\n{_tail(log_path)}")
         if server.is_up():
             return
         time.sleep(0.1)
     waited = f"WireMock did not answer on {server.base_url}/__admin within {START_TIMEOUT_S:.0f} s"
-    pytest.fail(f"{waited}:\n{_tail(log_path)}")
+    raise ServerUnavailable(f"{waited}:\n{_tail(log_path)}")
 
 
 def _tail(path: Path, lines: int = 30) -> str:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support.compose import ComposeService, compose_services, load_yaml
+from tests.deployment.compose import ComposeService, compose_services, load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "observability"

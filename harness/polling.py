@@ -6,18 +6,16 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-import pytest
-
 T = TypeVar("T")
 
 
 def eventually(check: Callable[[], T | None], what: str, timeout_s: float = 30.0) -> T:
-    """The first truthy result of `check`, polled until `timeout_s`; fails naming `what` if none comes."""
+    """The first truthy result of `check`, polled until `timeout_s`; an AssertionError naming `what` if none comes."""
     deadline = time.monotonic() + timeout_s
     while True:
         result = check()
         if result:
             return result
         if time.monotonic() >= deadline:
-            pytest.fail(f"{what}: not within {timeout_s} s (last seen: {result!r})")
+            raise AssertionError(f"{what}: not within {timeout_s} s (last seen: {result!r})")
         time.sleep(0.05)

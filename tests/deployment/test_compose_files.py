@@ -22,7 +22,7 @@ from dependency_injector import providers
 from adapters.http import third_party_client, token_client
 from entrypoints.cli import build_parser
 from entrypoints.settings import DEFAULTS, ENV_PREFIX, SettingsError, load_settings, setting
-from tests.support.compose import ComposeService, compose_services
+from tests.deployment.compose import ComposeService, compose_services
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"

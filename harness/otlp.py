@@ -1,12 +1,6 @@
-"""Telemetry for tests: a real OTLP/HTTP receiver, and in-memory SDK exporters.
-
-`otlp_receiver` starts a receiver on a free port for a test and yields it; point a process at
-`receiver.endpoint` with `OTEL_EXPORTER_OTLP_ENDPOINT`. It accepts POST `/v1/traces`,
-`/v1/metrics` and `/v1/logs` in `application/x-protobuf` (gzip or deflate encoded, or not),
-decodes them with `opentelemetry.proto`, and offers plain values for assertions.
-
-`memory_telemetry` is a `Telemetry` whose spans, metrics and log records stay in memory,
-exported synchronously, for unit tests of the decorators and instrumentation.
+"""A real OTLP/HTTP receiver on a free local port: point a process at `endpoint` with
+`OTEL_EXPORTER_OTLP_ENDPOINT`. It accepts POST `/v1/traces`, `/v1/metrics` and `/v1/logs` in
+`application/x-protobuf` (gzip, deflate or plain), decodes them and offers plain values for assertions.
 """
 
 from __future__ import annotations
@@ -15,12 +9,11 @@ import gzip
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
-import pytest
 from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -33,14 +26,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
-from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-from adapters.telemetry.providers import Telemetry, sdk_telemetry
 
 T = TypeVar("T")
 PROTOBUF = "application/x-protobuf"
@@ -150,7 +135,7 @@ class OtlpReceiver:
             return any(needle in payload for payload in self._received.payloads)
 
     def wait_for(self, outcome: Callable[[], T], timeout: float = WAIT_TIMEOUT_S, what: str = "") -> T:
-        """Returns `outcome()` as soon as it is truthy; fails the test after `timeout` seconds."""
+        """Returns `outcome()` as soon as it is truthy; an AssertionError after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
@@ -297,59 +282,3 @@ def _value(value: AnyValue) -> Any:
     if kind == "kvlist_value":
         return _attributes(value.kvlist_value.values)
     return getattr(value, kind)
-
-
-@dataclass
-class InMemoryTelemetry:
-    telemetry: Telemetry
-    spans: InMemorySpanExporter
-    metrics: InMemoryMetricReader
-    logs: InMemoryLogRecordExporter
-
-    def finished(self, name: str | None = None) -> list[ReadableSpan]:
-        return [span for span in self.spans.get_finished_spans() if name is None or span.name == name]
-
-    def span(self, name: str) -> ReadableSpan:
-        [span] = self.finished(name)
-        return span
-
-    def points(self, name: str) -> list[Any]:
-        """The data points collected now for the metric `name` (none if it was never recorded)."""
-        data = self.metrics.get_metrics_data()
-        return [
-            point
-            for resource in (data.resource_metrics if data else [])
-            for scope in resource.scope_metrics
-            for metric in scope.metrics
-            if metric.name == name
-            for point in metric.data.data_points
-        ]
-
-
-def in_memory_telemetry(service_name: str = "cruncan-test") -> InMemoryTelemetry:
-    spans, metrics, logs = InMemorySpanExporter(), InMemoryMetricReader(), InMemoryLogRecordExporter()
-    telemetry = sdk_telemetry(
-        Resource({"service.name": service_name}),
-        span_processors=[SimpleSpanProcessor(spans)],
-        metric_readers=[metrics],
-        log_processors=[SimpleLogRecordProcessor(logs)],
-    )
-    return InMemoryTelemetry(telemetry, spans, metrics, logs)
-
-
-@pytest.fixture
-def memory_telemetry() -> Iterator[InMemoryTelemetry]:
-    recorded = in_memory_telemetry()
-    try:
-        yield recorded
-    finally:
-        recorded.telemetry.shutdown()
-
-
-@pytest.fixture
-def otlp_receiver() -> Iterator[OtlpReceiver]:
-    receiver = OtlpReceiver().start()
-    try:
-        yield receiver
-    finally:
-        receiver.stop()

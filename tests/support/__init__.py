@@ -1,1 +1,0 @@
-"""Fixtures that start or reach the real servers the tests talk to."""
