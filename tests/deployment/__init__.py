@@ -1,1 +1,6 @@
-"""Offline checks of the deployment files: Compose, Dockerfile and the observability stack."""
+"""Offline checks of the deployment files (Compose, Dockerfile, observability stack): no engine runs them,
+so each test parses them and checks them against the code and settings they depend on."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
