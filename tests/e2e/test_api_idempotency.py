@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import urllib3
 
+from harness.postgres import query
 from tests.e2e.conftest import RunningCommand
-from tests.support.postgres import query
 
 pytestmark = pytest.mark.postgres
 
