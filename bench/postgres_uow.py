@@ -31,7 +31,7 @@ from psycopg2 import sql
 from psycopg2.extensions import make_dsn, parse_dsn
 from psycopg2.extras import Json
 
-from adapters.postgres.database import PooledPostgres, close_database, connect_database
+from adapters.postgres.database import close_database, connect_database
 from adapters.postgres.schema import migrate
 from adapters.postgres.tables import OutboxRow, RequestRow
 from adapters.postgres.unit_of_work import PeeweeUnitOfWork
@@ -89,7 +89,7 @@ def run(label: str, worker: Worker, threads: int, seconds: float) -> Result:
     return Result(label, sum(counts), time.perf_counter() - started)
 
 
-def unit_of_work_worker(database: PooledPostgres) -> Worker:
+def unit_of_work_worker(database: PooledPostgresqlDatabase) -> Worker:
     @contextmanager
     def worker() -> Iterator[Ingest]:
         def ingest(request_id: str) -> None:

@@ -11,13 +11,14 @@ from importlib.metadata import version
 from typing import Protocol, TypeVar
 
 from dependency_injector import containers, providers
+from playhouse.pool import PooledPostgresqlDatabase
 
 from adapters.kafka.probe import KafkaProbe
 from adapters.kafka.producer import KafkaPublisher
 from adapters.memory.broker import InMemoryBroker, InMemoryPublisher
 from adapters.memory.probe import InProcessProbe
 from adapters.memory.store import InMemoryOutboxSignal, InMemoryStore, InMemoryUnitOfWork
-from adapters.postgres.database import PooledPostgres, close_database, connect_database
+from adapters.postgres.database import close_database, connect_database
 from adapters.postgres.probe import PostgresProbe
 from adapters.postgres.schema import migrate
 from adapters.postgres.signal import PostgresOutboxSignal
@@ -58,7 +59,7 @@ def node_id(node_ip: str | None) -> int:
 
 def postgres_pool(
     dsn: str, pool_size: int, connect_timeout_s: float, stale_timeout_s: float, statement_timeout_ms: int
-) -> Iterator[PooledPostgres]:
+) -> Iterator[PooledPostgresqlDatabase]:
     database = connect_database(dsn, pool_size, connect_timeout_s, stale_timeout_s, statement_timeout_ms)
     yield database
     close_database(database)

@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 import pytest
+from playhouse.pool import PooledPostgresqlDatabase
 
-from adapters.postgres.database import PooledPostgres, close_database, connect_database
+from adapters.postgres.database import close_database, connect_database
 from adapters.postgres.schema import migrate
 from harness import postgres
 from harness.errors import ServerUnavailable
@@ -90,7 +91,7 @@ def clean_postgres(postgres_dsn: str) -> str:
 
 
 @pytest.fixture
-def database(clean_postgres: str) -> Iterator[PooledPostgres]:
+def database(clean_postgres: str) -> Iterator[PooledPostgresqlDatabase]:
     pool = connect_database(
         clean_postgres, pool_size=8, connect_timeout_s=5, stale_timeout_s=300, statement_timeout_ms=10_000
     )

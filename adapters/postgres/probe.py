@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from adapters.postgres.database import PooledPostgres
+from playhouse.pool import PooledPostgresqlDatabase
+
 from adapters.postgres.errors import translated_errors
 from adapters.postgres.schema import applied_migrations, known_migrations
 from domain.model.errors import StoreUnavailable
@@ -13,16 +14,12 @@ class PostgresProbe(Probe):
 
     name = "postgres"
 
-    def __init__(self, database: PooledPostgres) -> None:
+    def __init__(self, database: PooledPostgresqlDatabase) -> None:
         self._database = database
 
     def check(self) -> None:
-        connection = self._database.lend()
-        try:
-            with translated_errors():
-                applied = applied_migrations(connection.cursor())
-        finally:
-            self._database.give_back(connection)
+        with translated_errors(), self._database.connection_context():
+            applied = applied_migrations(self._database.cursor())
         missing = [migration for migration in known_migrations() if migration not in applied]
         if missing:
             raise StoreUnavailable(f"postgres lacks migrations {', '.join(missing)}: run `cruncan migrate`")

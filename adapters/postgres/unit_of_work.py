@@ -3,7 +3,8 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
-from adapters.postgres.database import PooledPostgres
+from playhouse.pool import PooledPostgresqlDatabase
+
 from adapters.postgres.idempotency import PeeweeIdempotencyKeys
 from adapters.postgres.outbox import PeeweeOutbox
 from adapters.postgres.repository import PeeweeRequestRepository
@@ -12,10 +13,10 @@ from ports.unit_of_work import UnitOfWork
 
 
 class PeeweeUnitOfWork(UnitOfWork):
-    """One Postgres transaction on a pooled connection of its own; the connection is borrowed
-    at the first statement and given back when the block exits."""
+    """One Postgres transaction on the pooled connection peewee lends the calling thread; it is
+    borrowed at the first statement and given back when the block exits."""
 
-    def __init__(self, database: PooledPostgres) -> None:
+    def __init__(self, database: PooledPostgresqlDatabase) -> None:
         self._transaction = LazyTransaction(database)
         self.requests = PeeweeRequestRepository(self._transaction)
         self.outbox = PeeweeOutbox(self._transaction)

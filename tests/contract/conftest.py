@@ -4,12 +4,14 @@ Postgres, with the same assertions, so the fakes stay honest."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import pytest
+from playhouse.pool import PooledPostgresqlDatabase
 
 from adapters.memory.store import InMemoryOutboxSignal, InMemoryStore, InMemoryUnitOfWork
-from adapters.postgres.database import PooledPostgres
 from adapters.postgres.signal import PostgresOutboxSignal
 from adapters.postgres.unit_of_work import PeeweeUnitOfWork
 from ports.outbox import OutboxSignal
@@ -35,7 +37,7 @@ def memory_backend() -> Backend:
     return Backend("memory", lambda: InMemoryUnitOfWork(store), lambda: InMemoryOutboxSignal(store))
 
 
-def postgres_backend(database: PooledPostgres, dsn: str) -> Backend:
+def postgres_backend(database: PooledPostgresqlDatabase, dsn: str) -> Backend:
     return Backend("postgres", lambda: PeeweeUnitOfWork(database), lambda: PostgresOutboxSignal(dsn))
 
 
@@ -48,3 +50,13 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     yield chosen
     for signal in chosen.opened:
         signal.close()
+
+
+T = TypeVar("T")
+
+
+def on_another_thread(work: Callable[[], T]) -> T:
+    """Runs `work` on a thread of its own, as another thread of the service would: units of work
+    open at the same time belong to different threads (peewee lends each thread one connection)."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(work).result(timeout=30)

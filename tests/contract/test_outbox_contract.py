@@ -4,10 +4,11 @@ relay at a time, and pending until marked sent."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from domain.model.message import OutboxMessage
-from tests.contract.conftest import Backend
+from tests.contract.conftest import Backend, on_another_thread
 from tests.contract.examples import a_message, later
 
 
@@ -63,15 +64,19 @@ def test_a_message_comes_back_byte_for_byte(backend: Backend) -> None:
 def test_units_claim_disjoint_messages_and_a_rollback_frees_a_claim(backend: Backend) -> None:
     committed(backend, *(a_message(f"m{i}") for i in range(5)))
 
+    def claim_elsewhere(limit: int, *, then: Callable[[], list[str]] = list) -> tuple[list[str], list[str]]:
+        with backend.unit_of_work() as uow:
+            return [p.message.key for p in uow.outbox.claim_pending(limit)], on_another_thread(then)
+
+    def claim_all_elsewhere() -> list[str]:
+        return on_another_thread(lambda: claim_elsewhere(10)[0])
+
     with backend.unit_of_work() as first:
         assert [p.message.key for p in first.outbox.claim_pending(2)] == ["m0", "m1"]
-        with backend.unit_of_work() as second:
-            assert [p.message.key for p in second.outbox.claim_pending(10)] == ["m2", "m3", "m4"]
-            with backend.unit_of_work() as third:
-                assert third.outbox.claim_pending(10) == []
+        second, third = on_another_thread(lambda: claim_elsewhere(10, then=claim_all_elsewhere))
+        assert (second, third) == (["m2", "m3", "m4"], [])
         first.rollback()
-        with backend.unit_of_work() as fourth:
-            assert [p.message.key for p in fourth.outbox.claim_pending(10)] == ["m0", "m1", "m2", "m3", "m4"]
+        assert claim_all_elsewhere() == ["m0", "m1", "m2", "m3", "m4"]
 
 
 def test_a_claim_ends_with_its_unit_whether_it_commits_or_not(backend: Backend) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain.model.errors import DuplicateRequest
-from tests.contract.conftest import Backend
+from tests.contract.conftest import Backend, on_another_thread
 from tests.contract.examples import a_message, a_request
 
 
@@ -122,10 +122,11 @@ def test_a_unit_reads_its_own_writes_which_others_see_only_once_committed(backen
         assert writer.requests.get("r1") == a_request("r1")
         assert writer.outbox.backlog() == 1
 
-        with backend.unit_of_work() as reader:
-            assert reader.requests.get("r1") is None
-            assert reader.outbox.backlog() == 0
-            assert reader.outbox.claim_pending(10) == []
+        def read_elsewhere() -> tuple[object, int, list[object]]:
+            with backend.unit_of_work() as reader:
+                return reader.requests.get("r1"), reader.outbox.backlog(), list(reader.outbox.claim_pending(10))
+
+        assert on_another_thread(read_elsewhere) == (None, 0, [])
 
         writer.commit()
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import psycopg2
 import pytest
+from playhouse.pool import PooledPostgresqlDatabase
 
-from adapters.postgres.database import APPLICATION_NAME, PooledPostgres, close_database, connect_database
+from adapters.postgres.database import APPLICATION_NAME, close_database, connect_database
 from adapters.postgres.errors import translated_errors
 from adapters.postgres.probe import PostgresProbe
 from adapters.postgres.schema import migrate, schema_status
@@ -35,19 +37,20 @@ def ingest(uow: PeeweeUnitOfWork, request_id: str) -> None:
         uow.commit()
 
 
-def pool(dsn: str, pool_size: int = 4, statement_timeout_ms: int = 5000, ping_after_s: float = 1.0) -> PooledPostgres:
+def pool(dsn: str, pool_size: int = 4, statement_timeout_ms: int = 5000) -> PooledPostgresqlDatabase:
     return connect_database(
-        dsn,
-        pool_size=pool_size,
-        connect_timeout_s=1,
-        stale_timeout_s=300,
-        statement_timeout_ms=statement_timeout_ms,
-        ping_after_s=ping_after_s,
+        dsn, pool_size=pool_size, connect_timeout_s=1, stale_timeout_s=300, statement_timeout_ms=statement_timeout_ms
     )
 
 
-def in_unit(work: Callable[[PeeweeUnitOfWork], object]) -> Callable[[PooledPostgres, str], object]:
-    def call(database: PooledPostgres, dsn: str) -> object:
+def on_another_thread(work: Callable[[], object]) -> object:
+    """Runs `work` on a thread of its own: peewee lends each thread one connection."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(work).result(timeout=30)
+
+
+def in_unit(work: Callable[[PeeweeUnitOfWork], object]) -> Callable[[PooledPostgresqlDatabase, str], object]:
+    def call(database: PooledPostgresqlDatabase, dsn: str) -> object:
         with PeeweeUnitOfWork(database) as uow:
             return work(uow)
 
@@ -61,7 +64,7 @@ def wait_once(signal: PostgresOutboxSignal) -> bool:
         signal.close()
 
 
-UNREACHABLE: dict[str, Callable[[PooledPostgres, str], object]] = {
+UNREACHABLE: dict[str, Callable[[PooledPostgresqlDatabase, str], object]] = {
     "ingest": lambda database, dsn: ingest(PeeweeUnitOfWork(database), "r1"),
     "get": in_unit(lambda uow: uow.requests.get("r1")),
     "record_status": in_unit(lambda uow: uow.requests.record_status(["r1"], RequestStatus.PUBLISHED, NOW)),
@@ -76,7 +79,7 @@ UNREACHABLE: dict[str, Callable[[PooledPostgres, str], object]] = {
 
 @pytest.mark.parametrize("call", UNREACHABLE.values(), ids=UNREACHABLE.keys())
 def test_an_unreachable_server_is_store_unavailable(
-    unreachable_dsn: str, call: Callable[[PooledPostgres, str], object]
+    unreachable_dsn: str, call: Callable[[PooledPostgresqlDatabase, str], object]
 ) -> None:
     database = pool(unreachable_dsn)
 
@@ -97,9 +100,9 @@ def test_an_exhausted_pool_is_store_unavailable_until_a_connection_comes_back(cl
     database = pool(clean_postgres, pool_size=1)
     with PeeweeUnitOfWork(database) as holder:
         assert holder.requests.get("r1") is None
-        with pytest.raises(StoreUnavailable, match="busy"), PeeweeUnitOfWork(database) as starved:
-            starved.outbox.backlog()
-    ingest(PeeweeUnitOfWork(database), "r1")
+        with pytest.raises(StoreUnavailable, match="busy"):
+            on_another_thread(lambda: in_unit(lambda starved: starved.outbox.backlog())(database, clean_postgres))
+    on_another_thread(lambda: ingest(PeeweeUnitOfWork(database), "r1"))
     close_database(database)
 
 
@@ -109,8 +112,12 @@ def test_a_statement_stuck_past_the_timeout_is_store_unavailable(clean_postgres:
 
     with PeeweeUnitOfWork(database) as holder:
         assert holder.requests.record_status(["r1"], RequestStatus.PUBLISHED, NOW) == 1
-        with pytest.raises(StoreUnavailable, match="timed out"), PeeweeUnitOfWork(database) as blocked:
-            blocked.requests.record_status(["r1"], RequestStatus.FAILED, NOW, reason="stuck")
+        with pytest.raises(StoreUnavailable, match="timed out"):
+            on_another_thread(
+                lambda: in_unit(
+                    lambda blocked: blocked.requests.record_status(["r1"], RequestStatus.FAILED, NOW, reason="stuck")
+                )(database, clean_postgres)
+            )
         holder.commit()
 
     with PeeweeUnitOfWork(database) as uow:
@@ -128,13 +135,16 @@ def test_an_unmigrated_database_is_store_unavailable_with_the_way_out(empty_data
     close_database(database)
 
 
-def test_a_connection_the_server_dropped_fails_once_and_is_not_lent_again(clean_postgres: str) -> None:
-    database = pool(clean_postgres, pool_size=1, ping_after_s=3600)
+def test_a_connection_the_server_dropped_while_lent_fails_once_and_is_not_lent_again(clean_postgres: str) -> None:
+    database = pool(clean_postgres, pool_size=1)
     ingest(PeeweeUnitOfWork(database), "r1")
-    terminate(server_connections(clean_postgres, APPLICATION_NAME))
 
-    with pytest.raises(StoreUnavailable):
-        ingest(PeeweeUnitOfWork(database), "r2")
+    with PeeweeUnitOfWork(database) as uow:
+        assert uow.requests.get("r2") is None
+        terminate(server_connections(clean_postgres, APPLICATION_NAME))
+        uow.requests.add(a_request("r2"))
+        with pytest.raises(StoreUnavailable):
+            uow.commit()
     ingest(PeeweeUnitOfWork(database), "r3")
 
     with PeeweeUnitOfWork(database) as uow:
@@ -143,7 +153,7 @@ def test_a_connection_the_server_dropped_fails_once_and_is_not_lent_again(clean_
 
 
 def test_an_idle_connection_is_checked_and_replaced_before_it_is_lent(clean_postgres: str) -> None:
-    database = pool(clean_postgres, pool_size=1, ping_after_s=0)
+    database = pool(clean_postgres, pool_size=1)
     ingest(PeeweeUnitOfWork(database), "r1")
     terminate(server_connections(clean_postgres, APPLICATION_NAME))
 

@@ -6,8 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
+from playhouse.pool import PooledPostgresqlDatabase
 
-from adapters.postgres.database import APPLICATION_NAME, PooledPostgres, close_database, connect_database
+from adapters.postgres.database import APPLICATION_NAME, close_database, connect_database
 from adapters.postgres.unit_of_work import PeeweeUnitOfWork
 from domain.model.message import OutboxMessage
 from domain.model.request import OneRequest, RequestStatus, StoredRequest
@@ -18,20 +19,20 @@ pytestmark = pytest.mark.postgres
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-def pool(dsn: str, pool_size: int) -> PooledPostgres:
+def pool(dsn: str, pool_size: int) -> PooledPostgresqlDatabase:
     return connect_database(
         dsn, pool_size=pool_size, connect_timeout_s=5, stale_timeout_s=300, statement_timeout_ms=5000
     )
 
 
-def ingest(database: PooledPostgres, request_id: str) -> None:
+def ingest(database: PooledPostgresqlDatabase, request_id: str) -> None:
     with PeeweeUnitOfWork(database) as uow:
         uow.requests.add(StoredRequest(request_id, OneRequest("u", "p"), RequestStatus.ACCEPTED, NOW, NOW))
         uow.outbox.add(OutboxMessage(request_id, b"{}", NOW))
         uow.commit()
 
 
-def backlog(database: PooledPostgres) -> int:
+def backlog(database: PooledPostgresqlDatabase) -> int:
     with PeeweeUnitOfWork(database) as uow:
         return uow.outbox.backlog()
 
@@ -58,12 +59,30 @@ def test_units_of_work_in_turn_reuse_one_connection(clean_postgres: str) -> None
     assert server_connections(clean_postgres, APPLICATION_NAME) == []
 
 
-def test_units_of_work_at_once_hold_a_connection_each(clean_postgres: str) -> None:
+def test_units_of_work_at_once_on_two_threads_hold_a_connection_each(clean_postgres: str) -> None:
     database = pool(clean_postgres, pool_size=4)
-    with PeeweeUnitOfWork(database) as first, PeeweeUnitOfWork(database) as second:
+    with PeeweeUnitOfWork(database) as first:
         first.outbox.backlog()
+        with ThreadPoolExecutor(1) as other:
+            other.submit(backlog_while_counting, database, clean_postgres).result(timeout=30)
+    close_database(database)
+
+
+def backlog_while_counting(database: PooledPostgresqlDatabase, dsn: str) -> None:
+    with PeeweeUnitOfWork(database) as second:
         second.outbox.backlog()
-        assert len(server_connections(clean_postgres, APPLICATION_NAME)) == 2
+        assert len(server_connections(dsn, APPLICATION_NAME)) == 2
+
+
+def test_a_second_unit_of_work_on_one_thread_is_refused_while_the_first_holds_the_connection(
+    clean_postgres: str,
+) -> None:
+    database = pool(clean_postgres, pool_size=4)
+    with PeeweeUnitOfWork(database) as first:
+        first.outbox.backlog()
+        with pytest.raises(RuntimeError, match="one unit of work at a time"), PeeweeUnitOfWork(database) as second:
+            second.outbox.backlog()
+        assert first.outbox.backlog() == 0
     close_database(database)
 
 
@@ -83,17 +102,13 @@ def test_connections_run_in_utc_with_the_statement_timeout(clean_postgres: str) 
     database = connect_database(
         clean_postgres, pool_size=1, connect_timeout_s=5, stale_timeout_s=300, statement_timeout_ms=1234
     )
-    connection = database.lend()
-    try:
-        cursor = connection.cursor()
-        cursor.execute("SELECT current_setting('TimeZone'), current_setting('statement_timeout')")
+    with database.connection_context():
+        cursor = database.execute_sql("SELECT current_setting('TimeZone'), current_setting('statement_timeout')")
         assert cursor.fetchone() == ("UTC", "1234ms")
-    finally:
-        database.give_back(connection)
     close_database(database)
 
 
-def open_pool(dsn: str) -> PooledPostgres:
+def open_pool(dsn: str) -> PooledPostgresqlDatabase:
     return connect_database(dsn, pool_size=1, connect_timeout_s=1, stale_timeout_s=1, statement_timeout_ms=1)
 
 

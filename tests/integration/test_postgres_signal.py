@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
+from playhouse.pool import PooledPostgresqlDatabase
 
-from adapters.postgres.database import PooledPostgres
 from adapters.postgres.signal import APPLICATION_NAME, PostgresOutboxSignal
 from adapters.postgres.unit_of_work import PeeweeUnitOfWork
 from domain.model.errors import StoreUnavailable
@@ -28,7 +28,7 @@ def signal(clean_postgres: str) -> Iterator[PostgresOutboxSignal]:
     signal.close()
 
 
-def commit_a_message(database: PooledPostgres) -> None:
+def commit_a_message(database: PooledPostgresqlDatabase) -> None:
     with PeeweeUnitOfWork(database) as uow:
         uow.outbox.add(OutboxMessage("m1", b"{}", datetime(2026, 3, 1, tzinfo=UTC)))
         uow.commit()
@@ -42,7 +42,7 @@ def test_no_connection_is_opened_before_the_first_wait(clean_postgres: str, sign
 
 
 def test_messages_committed_while_the_session_was_lost_are_reported_on_reconnecting(
-    clean_postgres: str, database: PooledPostgres, signal: PostgresOutboxSignal
+    clean_postgres: str, database: PooledPostgresqlDatabase, signal: PostgresOutboxSignal
 ) -> None:
     assert signal.wait(0.01) is False
     lost = server_connections(clean_postgres, APPLICATION_NAME)

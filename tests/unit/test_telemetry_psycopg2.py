@@ -53,7 +53,8 @@ def test_statements_on_pooled_connections_are_client_spans_inside_the_request(in
 
 
 def test_a_connection_opened_before_instrumenting_stays_untraced(ingest_under_a_request_span, database, recorded):
-    database.give_back(database.lend())
+    with database.connection_context():
+        database.connection()
     instrument_libraries(recorded.telemetry)
 
     ingest_under_a_request_span()
