@@ -1,14 +1,15 @@
-"""Waitress, with the shutdown order the original got wrong: stop accepting, let requests
-in flight finish (bounded), and only then let the caller release what they depend on."""
+"""Waitress, stopped in the order that loses no request: stop accepting, let requests in flight
+finish (bounded), and only then let the caller release what they depend on."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-from waitress.server import create_server
+from entrypoints.api import waitress_shim
 
 log = logging.getLogger(__name__)
 
@@ -20,16 +21,17 @@ class WaitressServer:
         # waitress warns on every request that waits for a thread: under load, many lines a second
         # that say only "busy"; the request duration metric says it better.
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-        self._server: Any = create_server(app, host=host, port=port, threads=threads, ident="cruncan")
-        self._loop = threading.Thread(target=self._server.run, name="http-loop", daemon=True)
+        self._server = waitress_shim.create(app, host=host, port=port, threads=threads, ident="cruncan")
+        self._loop = threading.Thread(target=waitress_shim.serve, args=(self._server,), name="http-loop", daemon=True)
+        self._drained: bool | None = None
 
     @property
     def host(self) -> str:
-        return str(self._server.effective_host)
+        return waitress_shim.address(self._server)[0]
 
     @property
     def port(self) -> int:
-        return int(self._server.effective_port)
+        return waitress_shim.address(self._server)[1]
 
     @property
     def url(self) -> str:
@@ -40,20 +42,24 @@ class WaitressServer:
 
     def stop(self, timeout_s: float) -> bool:
         """Stops accepting, waits up to `timeout_s` for requests in flight, then closes
-        every connection. Returns whether every request in flight finished."""
-        self._in_loop(self._stop_accepting)
+        every connection. Returns whether every request in flight finished; a second call only
+        repeats the answer."""
+        if self._drained is not None:
+            return self._drained
+        self._in_loop(lambda: waitress_shim.stop_accepting(self._server))
         deadline = time.monotonic() + timeout_s
-        while self._busy() and time.monotonic() < deadline:
+        while waitress_shim.has_requests_in_flight(self._server) and time.monotonic() < deadline:
             time.sleep(0.01)
-        drained = not self._busy()
+        drained = not waitress_shim.has_requests_in_flight(self._server)
         if not drained:
             log.warning("shutting down with requests still in flight after %.1f s", timeout_s)
-        self._server.trigger.pull_trigger(self._close_everything)
+        waitress_shim.in_loop(self._server, lambda: waitress_shim.close_connections(self._server))
         self._loop.join(timeout=5)
-        self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
+        waitress_shim.stop_threads(self._server, timeout_s=1)
+        self._drained = drained
         return drained
 
-    def _in_loop(self, action: Any) -> None:
+    def _in_loop(self, action: Callable[[], None]) -> None:
         done = threading.Event()
 
         def run() -> None:
@@ -62,21 +68,5 @@ class WaitressServer:
             finally:
                 done.set()
 
-        self._server.trigger.pull_trigger(run)
+        waitress_shim.in_loop(self._server, run)
         done.wait(timeout=5)
-
-    def _stop_accepting(self) -> None:
-        server = self._server
-        server.accepting = False
-        server.del_channel()
-        server.socket.close()
-
-    def _busy(self) -> bool:
-        channels = list(self._server.active_channels.values())
-        return any(c.requests or c.request is not None or c.total_outbufs_len for c in channels) or bool(
-            self._server.task_dispatcher.queue
-        )
-
-    def _close_everything(self) -> None:
-        for channel in list(self._server._map.values()):
-            channel.close()

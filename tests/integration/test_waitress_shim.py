@@ -1,0 +1,115 @@
+"""The waitress internals the shim reads exist, with the types it expects, on a real server;
+a waitress upgrade that changes them fails here (and at start-up) instead of in a shutdown."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from entrypoints.api import waitress_shim
+from entrypoints.api.server import WaitressServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Gate:
+    """A WSGI app whose requests wait until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.open = threading.Event()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        self.entered.set()
+        self.open.wait(10)
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [b"ok"]
+
+
+@pytest.fixture
+def gate() -> Gate:
+    return Gate()
+
+
+@pytest.fixture
+def raw_server(gate: Gate) -> Iterator[waitress_shim.WaitressServer]:
+    """A waitress server made and run by the shim alone, as `WaitressServer` runs one."""
+    raw = waitress_shim.create(gate, host="127.0.0.1", port=0, threads=2, ident="test")
+    loop = threading.Thread(target=waitress_shim.serve, args=(raw,), daemon=True)
+    loop.start()
+    yield raw
+    gate.open.set()
+    waitress_shim.in_loop(raw, lambda: waitress_shim.close_connections(raw))
+    loop.join(5)
+    waitress_shim.stop_threads(raw, timeout_s=1)
+
+
+@pytest.fixture
+def server(gate: Gate) -> Iterator[WaitressServer]:
+    running = WaitressServer(gate, host="127.0.0.1", port=0, threads=2)
+    running.start()
+    yield running
+    gate.open.set()
+    running.stop(timeout_s=1)
+
+
+def test_waitress_is_pinned_exactly_to_the_installed_version_and_the_pin_names_the_shim() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    pin = re.search(r'"waitress==([^"]+)"', pyproject)
+
+    assert pin is not None, "waitress must be pinned exactly"
+    assert pin.group(1) == version("waitress")
+    assert "waitress_shim.py" in pyproject[: pin.start()].rsplit("dependencies", 1)[-1]
+
+
+def test_the_internals_exist_on_an_idle_server_and_one_serving_a_request(
+    raw_server: waitress_shim.WaitressServer, gate: Gate
+) -> None:
+    raw = raw_server
+    waitress_shim.check_internals(raw)
+    assert not waitress_shim.has_requests_in_flight(raw)
+
+    with socket.create_connection(waitress_shim.address(raw), timeout=5) as client:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert gate.entered.wait(5)
+
+        waitress_shim.check_internals(raw)
+        assert waitress_shim.has_requests_in_flight(raw)
+        gate.open.set()
+        assert client.recv(4096).startswith(b"HTTP/1.1 200")
+
+
+def test_a_server_without_an_internal_is_refused_loudly_naming_it(raw_server: waitress_shim.WaitressServer) -> None:
+    class Changed:
+        def __init__(self, real: Any) -> None:
+            self.effective_host, self.effective_port = real.effective_host, real.effective_port
+            self.accepting, self.socket, self.active_channels = real.accepting, real.socket, {}
+            self.trigger, self.del_channel, self.run = real.trigger, real.del_channel, real.run
+            self.task_dispatcher = real.task_dispatcher
+
+    with pytest.raises(waitress_shim.WaitressChanged, match=r"server\._map is NoneType, not dict"):
+        waitress_shim.check_internals(Changed(raw_server))
+
+
+def test_stop_waits_for_the_request_in_flight_then_closes_idle_connections(server: WaitressServer, gate: Gate) -> None:
+    idle = socket.create_connection((server.host, server.port), timeout=5)
+    busy = socket.create_connection((server.host, server.port), timeout=5)
+    busy.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert gate.entered.wait(5)
+    threading.Timer(0.3, gate.open.set).start()
+
+    assert server.stop(timeout_s=5)
+
+    assert busy.recv(4096).startswith(b"HTTP/1.1 200")
+    assert idle.recv(4096) == b"", "an idle keep-alive connection is closed once the server stops"
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((server.host, server.port), timeout=1).close()
+    idle.close()
+    busy.close()
