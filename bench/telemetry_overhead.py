@@ -49,7 +49,7 @@ class NullOtlpSink:
             self._server.shutdown()
             self._server.server_close()
 
-    def _count(self, path: str, size: int) -> None:
+    def count(self, path: str, size: int) -> None:
         with self._lock:
             calls_and_bytes = self.received.setdefault(path, [0, 0])
             calls_and_bytes[0] += 1
@@ -64,7 +64,7 @@ class NullOtlpSink:
             def do_POST(self) -> None:
                 size = int(self.headers.get("Content-Length", "0"))
                 self.rfile.read(size)
-                sink._count(self.path, size)
+                sink.count(self.path, size)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", "0")

@@ -150,7 +150,7 @@ class OtlpReceiver:
                     )
                 self._changed.wait(remaining)
 
-    def _accept(self, path: str, payload: bytes) -> Message:
+    def accept(self, path: str, payload: bytes) -> Message:
         decoders: dict[str, Callable[[bytes], tuple[Message, Callable[[_Received, Any], None]]]] = {
             "/v1/traces": lambda raw: (ExportTraceServiceRequest.FromString(raw), _keep_spans),
             "/v1/metrics": lambda raw: (ExportMetricsServiceRequest.FromString(raw), _keep_points),
@@ -181,7 +181,7 @@ def _handler_for(receiver: OtlpReceiver) -> type[BaseHTTPRequestHandler]:
                 return
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             try:
-                response = receiver._accept(self.path, _decompress(raw, self.headers.get("Content-Encoding", "")))
+                response = receiver.accept(self.path, _decompress(raw, self.headers.get("Content-Encoding", "")))
             except (DecodeError, OSError, zlib.error) as exc:
                 self._answer(400, f"undecodable OTLP request: {exc}".encode(), "text/plain")
                 return
