@@ -10,6 +10,7 @@ from bench.load import ROOT
 BENCHMARKS = [
     ("bench.ingest_memory", []),
     ("bench.postgres_uow", []),
+    ("bench.wrk_unit_of_work", []),
     ("bench.ingest_postgres", []),
     ("bench.forwarding", []),
     ("bench.telemetry_overhead", []),

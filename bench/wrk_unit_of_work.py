@@ -1,0 +1,131 @@
+"""POST /one with wrk against `cruncan api` on Postgres, with the batching unit of work
+(`PeeweeUnitOfWork`: a stored request costs one round trip) and with peewee's `atomic()`
+(`PeeweeAtomicUnitOfWork`: BEGIN, INSERT, INSERT, COMMIT), side by side in one run.
+
+Each variant has a database of its own and runs for the whole benchmark; the variants take turns
+(in alternating order) for several rounds and the median round counts. Telemetry is off. With
+`--messaging memory` the relay publishes in process, which isolates the database; `kafka` adds
+a Tansu broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from adapters.postgres.schema import migrate
+from bench.load import ROOT
+from tests.support.kafka import TansuBroker, free_port, tansu_binary
+from tests.support.postgres import temporary_database
+
+SCRIPT = Path(__file__).with_name("post_one.lua")
+VARIANTS = ("batched", "atomic")
+RESULT = re.compile(
+    r"RESULT requests=(\d+) seconds=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) non2xx=(\d+) socket_errors=(\d+)"
+)
+
+
+@dataclass(frozen=True)
+class Run:
+    variant: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+@contextmanager
+def api(variant: str, env: dict[str, str]) -> Iterator[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.api_unit_of_work", "--unit-of-work", variant, "--port", "0"],
+        cwd=ROOT,
+        env={**os.environ, **env, "OTEL_SDK_DISABLED": "true"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        match = re.search(r"listening on (http://[\d.]+:\d+)", process.stdout.readline())
+        if match is None:
+            raise RuntimeError(f"the {variant} API did not start")
+        yield match.group(1)
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def wrk(variant: str, url: str, args: argparse.Namespace) -> Run:
+    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.seconds}s", "-s", str(SCRIPT), url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    match = RESULT.search(output)
+    if match is None:
+        raise RuntimeError(f"wrk printed no result:\n{output}")
+    requests, seconds, p50, p99, non2xx, socket_errors = match.groups()
+    return Run(variant, int(requests), float(seconds), float(p50), float(p99), int(non2xx) + int(socket_errors))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--messaging", choices=["memory", "kafka"], default="memory")
+    args = parser.parse_args()
+
+    with ExitStack() as stack:
+        env = {"CRUNCAN_MESSAGING__BACKEND": args.messaging}
+        if args.messaging == "kafka":
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            broker = TansuBroker(tansu_binary(), free_port(), scratch / "broker.log")
+            broker.start()
+            stack.callback(broker.stop)
+            env["CRUNCAN_MESSAGING__KAFKA__BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
+        urls = {}
+        for variant in VARIANTS:
+            dsn = stack.enter_context(temporary_database(f"wrk_{variant}"))
+            migrate(dsn)
+            urls[variant] = stack.enter_context(api(variant, {**env, "CRUNCAN_STORAGE__POSTGRES__DSN": dsn}))
+        runs: list[Run] = []
+        for round_number in range(args.rounds):
+            order = VARIANTS if round_number % 2 == 0 else VARIANTS[::-1]
+            for variant in order:
+                runs.append(wrk(variant, f"{urls[variant]}/one", args))
+                print(f"round {round_number + 1} {variant:<8} {runs[-1].rps:8.0f} req/s", flush=True)
+                time.sleep(2)
+    report(args, runs)
+
+
+def report(args: argparse.Namespace, runs: list[Run]) -> None:
+    print(
+        f"\nPOST /one, Postgres + {args.messaging} messaging, wrk -t{args.threads} -c{args.connections} "
+        f"-d{args.seconds}s, median of {args.rounds} rounds"
+    )
+    medians = {}
+    for variant in VARIANTS:
+        mine = [run for run in runs if run.variant == variant]
+        medians[variant] = statistics.median(run.rps for run in mine)
+        print(
+            f"  {variant:<8} {medians[variant]:8.0f} req/s   p50 {statistics.median(r.p50_ms for r in mine):6.2f} ms"
+            f"   p99 {statistics.median(r.p99_ms for r in mine):6.2f} ms   errors {sum(r.errors for r in mine)}"
+        )
+    print(f"  ratio batched / atomic: {medians['batched'] / medians['atomic']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
