@@ -14,8 +14,10 @@ import sys
 
 from dependency_injector import providers
 
+from adapters.telemetry.providers import Telemetry
 from bench.peewee_atomic import PeeweeAtomicUnitOfWork
-from entrypoints.api.main import api_services, build_container
+from entrypoints.api.container import build_container
+from entrypoints.api.main import api_services
 from entrypoints.lifecycle import run_until_signalled
 from entrypoints.settings import load_settings
 
@@ -26,7 +28,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     settings = load_settings(None, os.environ, [f"http.port={args.port}", "storage.backend=postgres"])
-    container = build_container(settings)
+    container = build_container(settings, Telemetry.disabled("cruncan-api"))
     if args.unit_of_work == "atomic":
         container.storage.unit_of_work.override(
             providers.Factory(PeeweeAtomicUnitOfWork, database=container.storage.database)

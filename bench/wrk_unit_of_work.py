@@ -3,7 +3,8 @@
 (`PeeweeAtomicUnitOfWork`: BEGIN, INSERT, INSERT, COMMIT), side by side in one run.
 
 Each variant has a database of its own and runs for the whole benchmark; the variants take turns
-(in alternating order) for several rounds and the median round counts. Telemetry is off. With
+(in alternating order, after an uncounted warm-up of each) for several rounds and the median
+round counts. Telemetry is off. With
 `--messaging memory` the relay publishes in process, which isolates the database; `kafka` adds
 a Tansu broker.
 """
@@ -101,6 +102,8 @@ def main() -> None:
             dsn = stack.enter_context(temporary_database(f"wrk_{variant}"))
             migrate(dsn)
             urls[variant] = stack.enter_context(api(variant, {**env, "CRUNCAN_STORAGE__POSTGRES__DSN": dsn}))
+        for variant in VARIANTS:  # warm-up, not counted: opens the pools' connections
+            wrk(variant, f"{urls[variant]}/one", argparse.Namespace(**{**vars(args), "seconds": 3}))
         runs: list[Run] = []
         for round_number in range(args.rounds):
             order = VARIANTS if round_number % 2 == 0 else VARIANTS[::-1]
