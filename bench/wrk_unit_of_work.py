@@ -26,8 +26,8 @@ from pathlib import Path
 
 from adapters.postgres.schema import migrate
 from bench.load import ROOT
-from tests.support.kafka import TansuBroker, free_port, tansu_binary
-from tests.support.postgres import temporary_database
+from harness.postgres import temporary_database
+from harness.tansu import start_tansu
 
 SCRIPT = Path(__file__).with_name("post_one.lua")
 VARIANTS = ("batched", "atomic")
@@ -93,8 +93,7 @@ def main() -> None:
         env = {"CRUNCAN_MESSAGING__BACKEND": args.messaging}
         if args.messaging == "kafka":
             scratch = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            broker = TansuBroker(tansu_binary(), free_port(), scratch / "broker.log")
-            broker.start()
+            broker = start_tansu(scratch / "broker.log")
             stack.callback(broker.stop)
             env["CRUNCAN_MESSAGING__KAFKA__BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
         urls = {}
