@@ -30,11 +30,13 @@ from adapters.telemetry.metered import MeteredPublisher, outbox_backlog
 from adapters.telemetry.metrics import Metrics
 from adapters.telemetry.providers import Telemetry
 from adapters.telemetry.setup import configure_telemetry
+from domain.model.retry import RetryPolicy
 from domain.model.snowflake import node_from_ipv4
 from domain.services.snowflake import SnowflakeIdGenerator
-from domain.usecases.relay import RelayLoop, RelayOutbox
+from domain.usecases.relay import RelayOutbox
 from ports.clock import Clock
 from ports.unit_of_work import UnitOfWorkFactory
+from runtime.relay import RelayLoop
 
 VERSION = version("cruncan")
 
@@ -51,6 +53,11 @@ def start_telemetry(service_name: str, environment: str, console_level: str, sec
 
 def observe_backlog(metrics: Metrics, uow: UnitOfWorkFactory) -> None:
     metrics.observe_outbox_backlog(outbox_backlog(uow))
+
+
+def retry_policy(section: providers.ConfigurationOption) -> providers.Singleton[RetryPolicy]:
+    """The `RetryPolicy` of a settings section's `retry: {base_s, max_s, attempts}`."""
+    return providers.Singleton(RetryPolicy, base_s=section.base_s, max_s=section.max_s, attempts=section.attempts)
 
 
 def node_id(node_ip: str | None) -> int:
@@ -210,6 +217,6 @@ class Relaying(containers.DeclarativeContainer):
         relay=relay,
         signal=storage.outbox_signal,
         poll_interval_s=config.relay.poll_interval_s,
-        retry_backoff_s=config.relay.retry_backoff_s,
+        retry=retry_policy(config.relay.retry),
         drain_s=config.relay.drain_s,
     )

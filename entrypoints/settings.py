@@ -21,6 +21,14 @@ CHOICES = {
     "storage.backend": ("memory", "postgres"),
     "messaging.backend": ("memory", "kafka"),
 }
+# Each dependency is retried in one place, by a `retry: {base_s, max_s, attempts}` section; the
+# fewest and most attempts (0: until it succeeds; None: no most) each section allows.
+RETRIES: dict[str, tuple[int, int | None]] = {
+    "token.retry": (1, None),
+    "third_party.retry": (1, None),
+    "worker.retry": (0, None),
+    "relay.retry": (0, 0),
+}
 
 
 class SettingsError(Exception):
@@ -57,7 +65,25 @@ def load_settings(
         value = setting(config, key)
         if value not in allowed:
             raise SettingsError(f"setting {key} is {value!r}; expected one of {', '.join(allowed)}")
+    for key, attempts in RETRIES.items():
+        _check_retry(key, setting(config, key), attempts)
     return config
+
+
+def _check_retry(key: str, section: object, attempts: tuple[int, int | None]) -> None:
+    if not isinstance(section, dict) or set(section) != {"base_s", "max_s", "attempts"}:
+        raise SettingsError(f"setting {key} must hold exactly base_s, max_s and attempts")
+    base_s, max_s, count = section["base_s"], section["max_s"], section["attempts"]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (base_s, max_s)):
+        raise SettingsError(f"settings {key}.base_s and {key}.max_s must be numbers of seconds")
+    if not 0 <= base_s <= max_s:
+        raise SettingsError(f"settings {key} need 0 <= base_s <= max_s, got {base_s} and {max_s}")
+    fewest, most = attempts
+    if not isinstance(count, int) or isinstance(count, bool) or count < fewest or (most is not None and count > most):
+        expected = (
+            f"{fewest}" if most == fewest else f"{fewest} to {most}" if most is not None else f"at least {fewest}"
+        )
+        raise SettingsError(f"setting {key}.attempts is {count!r}; expected {expected}")
 
 
 def setting(config: providers.Configuration, key: str) -> Any:

@@ -1,13 +1,33 @@
 """Reading the requests topic as a consumer group member, and keeping what cannot be forwarded."""
 
-from collections.abc import Mapping, Sequence
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from domain.model.errors import CruncanError
-from domain.model.offsets import Origin, TopicPartition
+from domain.model.outcomes import ForwardOutcome
 
 Headers = tuple[tuple[str, bytes | None], ...]
+
+
+@dataclass(frozen=True, order=True)
+class TopicPartition:
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a message was read."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def topic_partition(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.partition)
 
 
 @dataclass(frozen=True)
@@ -24,23 +44,15 @@ class ConsumedMessage:
         return {name: (value or b"").decode(errors="replace") for name, value in self.headers}
 
 
+MessageHandler = Callable[[ConsumedMessage], ForwardOutcome]
+"""Brings one consumed message to an outcome; raises `OutcomeNotRecorded` when it could not be recorded."""
+
+
 @dataclass(frozen=True)
 class DeadLetterMessage:
     key: bytes | None
     value: bytes | None
     headers: Headers
-
-
-class SourceUnavailable(CruncanError):
-    """The message source cannot be set up now (for example the broker is unreachable); try again later."""
-
-
-class CommitFailed(CruncanError):
-    """Positions were not committed; they stay uncommitted and may be committed again later."""
-
-
-class DeadLetterUnavailable(CruncanError):
-    """The dead-letter queue did not acknowledge a message: it is not kept, and must be sent again."""
 
 
 class PartitionListener(Protocol):

@@ -10,8 +10,8 @@ from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from adapters.kafka.admin import TopicSetupError, ensure_topic
 from adapters.kafka.config import LIBRDKAFKA_LOG, client_config, with_guarantees
-from domain.model.offsets import Origin, TopicPartition
-from ports.messages import CommitFailed, ConsumedMessage, MessageSource, PartitionListener, SourceUnavailable
+from domain.model.errors import CommitFailed, SourceUnavailable
+from ports.messages import ConsumedMessage, MessageSource, Origin, PartitionListener, TopicPartition
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from confluent_kafka import KafkaError, KafkaException, Message
 
 from adapters.kafka.admin import TopicSetupError
 from adapters.kafka.reliable import ReliableProducer
-from ports.messages import DeadLetterMessage, DeadLetterQueue, DeadLetterUnavailable
+from domain.model.errors import DeadLetterUnavailable
+from ports.messages import DeadLetterMessage, DeadLetterQueue
 
 
 class _Report:

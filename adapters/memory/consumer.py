@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from adapters.memory.broker import InMemoryBroker, Record
-from domain.model.offsets import Origin, TopicPartition
-from ports.messages import CommitFailed, ConsumedMessage, MessageSource, PartitionListener
+from domain.model.errors import CommitFailed
+from ports.messages import ConsumedMessage, MessageSource, Origin, PartitionListener, TopicPartition
 
 WAIT_SLICE_S = 0.05
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import threading
 
 from adapters.memory.broker import InMemoryBroker
-from ports.messages import DeadLetterMessage, DeadLetterQueue, DeadLetterUnavailable
+from domain.model.errors import DeadLetterUnavailable
+from ports.messages import DeadLetterMessage, DeadLetterQueue
 
 
 class InMemoryDeadLetters(DeadLetterQueue):

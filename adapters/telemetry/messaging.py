@@ -31,9 +31,8 @@ from opentelemetry.util.types import AttributeValue
 
 from adapters.telemetry.providers import Telemetry
 from domain.model.message import PendingMessage
-from domain.usecases.consume import MessageHandler
-from domain.usecases.forward import DeadLetter, ForwardOutcome
-from ports.messages import ConsumedMessage
+from domain.model.outcomes import DeadLetter, ForwardOutcome
+from ports.messages import ConsumedMessage, MessageHandler
 from ports.publisher import Publisher
 
 KAFKA = MessagingSystemValues.KAFKA.value
@@ -163,21 +162,6 @@ def traced_handler(handle: MessageHandler, telemetry: Telemetry, *, consumer_gro
             return outcome
 
     return handle_in_span
-
-
-def text_headers(raw: Sequence[tuple[str, bytes | str | None]] | None) -> dict[str, str]:
-    """Kafka record headers (as confluent-kafka returns them) as text, for `process_span`:
-    the last value of each name wins; values that are not UTF-8 are left out."""
-    headers: dict[str, str] = {}
-    for name, value in raw or ():
-        if isinstance(value, str):
-            headers[name] = value
-        elif value is not None:
-            try:
-                headers[name] = value.decode()
-            except UnicodeDecodeError:
-                continue
-    return headers
 
 
 def _fail(span: Span, error_type: str, description: str) -> None:

@@ -9,11 +9,12 @@ from opentelemetry.semconv._incubating.attributes.messaging_attributes import ME
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 
 from adapters.telemetry.metrics import DEAD_LETTERED, FAILURE, FORWARDED, OUTCOME, SUCCESS, Metrics
+from domain.model.errors import OutcomeNotRecorded
 from domain.model.message import PendingMessage
-from domain.model.offsets import Origin
+from domain.model.outcomes import DeadLetter, Forwarded, ForwardOutcome
 from domain.model.token import AccessToken
-from domain.usecases.forward import DeadLetter, Forwarded, ForwardOutcome
 from ports.clock import Clock
+from ports.messages import ConsumedMessage, MessageHandler
 from ports.publisher import Publisher
 from ports.tokens import TokenClient
 from ports.unit_of_work import UnitOfWorkFactory
@@ -83,20 +84,28 @@ class MeteredTokenClient(TokenClient):
 
 class MeteredForward:
     """Counts each consumed message brought to an outcome (`cruncan.outcome`: forwarded or
-    dead_lettered), its retries and dead letters (`error.type`: the cause), and times it.
-    A message that raised has no outcome yet (it will be processed again): only timed."""
+    dead_lettered), its retries and dead letters (`error.type`: the cause), and times it. An
+    outcome reached but not recorded (`OutcomeNotRecorded`) counts too; a message that raised
+    anything else has no outcome yet (it will be processed again): only timed."""
 
-    def __init__(self, inner: Callable[[bytes | None, Origin], ForwardOutcome], metrics: Metrics) -> None:
+    def __init__(self, inner: MessageHandler, metrics: Metrics) -> None:
         self._inner = inner
         self._metrics = metrics
 
-    def __call__(self, payload: bytes | None, origin: Origin) -> ForwardOutcome:
+    def __call__(self, message: ConsumedMessage) -> ForwardOutcome:
         started = time.perf_counter()
         try:
-            outcome = self._inner(payload, origin)
+            outcome = self._inner(message)
+        except OutcomeNotRecorded as exc:
+            self._count(exc.outcome, started)
+            raise
         except Exception as exc:
             self._metrics.forward_duration.record(time.perf_counter() - started, {ERROR_TYPE: type(exc).__qualname__})
             raise
+        self._count(outcome, started)
+        return outcome
+
+    def _count(self, outcome: ForwardOutcome, started: float) -> None:
         result = {OUTCOME: FORWARDED if isinstance(outcome, Forwarded) else DEAD_LETTERED}
         self._metrics.forward_duration.record(time.perf_counter() - started, result)
         self._metrics.messages_processed.add(1, result)
@@ -104,7 +113,6 @@ class MeteredForward:
             self._metrics.messages_retried.add(outcome.attempts - 1)
         if isinstance(outcome, DeadLetter):
             self._metrics.messages_dead_lettered.add(1, {ERROR_TYPE: outcome.cause.value})
-        return outcome
 
 
 def outbox_backlog(uow: UnitOfWorkFactory) -> Callable[[], int]:

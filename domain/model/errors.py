@@ -1,5 +1,9 @@
 """Errors the core raises; adapters translate their failures into these."""
 
+from __future__ import annotations
+
+from domain.model.outcomes import ForwardOutcome
+
 
 class CruncanError(Exception):
     """Base of every error the core knows how to explain."""
@@ -82,3 +86,23 @@ class IdempotencyKeyInUse(CruncanError):
 
 class IdempotencyKeyReused(CruncanError):
     """This idempotency key was already used with a different body; a retry must send the same body."""
+
+
+class OutcomeNotRecorded(CruncanError):
+    """A request reached `outcome` but the store did not record it; record it again, do not resend it."""
+
+    def __init__(self, outcome: ForwardOutcome, cause: Exception) -> None:
+        super().__init__(f"outcome of request {outcome.request_id} not recorded: {cause}")
+        self.outcome = outcome
+
+
+class SourceUnavailable(CruncanError):
+    """The message source cannot be set up now (for example the broker is unreachable); try again later."""
+
+
+class CommitFailed(CruncanError):
+    """Positions were not committed; they stay uncommitted and may be committed again later."""
+
+
+class DeadLetterUnavailable(CruncanError):
+    """The dead-letter queue did not acknowledge a message: it is not kept, and must be sent again."""

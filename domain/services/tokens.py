@@ -5,10 +5,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.model.errors import TokenRefused, TokenUnavailable
-from domain.model.retry import Backoff
+from domain.model.retry import RetryPolicy
 from domain.model.token import AccessToken
 from ports.clock import Clock
 from ports.tokens import TokenClient, TokenProvider
+
+DEFAULT_RETRY = RetryPolicy(base_s=0.1, max_s=5.0, attempts=5)
 
 
 class TokenCache(TokenProvider):
@@ -17,8 +19,9 @@ class TokenCache(TokenProvider):
     A token is due `expiry_skew_s` before it expires, or half-way through its lifetime if
     that comes later, so a short-lived token is still reused. When it is due, exactly one
     caller fetches and the others wait for that fetch and share its token or its error.
-    A fetch failing with `TokenUnavailable` is tried `max_attempts` times in all, sleeping
-    an exponential backoff on the clock in between; `TokenRefused` is not tried again.
+    A fetch failing with `TokenUnavailable` is tried `retry.attempts` times in all (the only
+    layer that retries the token API), sleeping its backoff on the clock in between;
+    `TokenRefused` is not tried again.
     """
 
     def __init__(
@@ -27,19 +30,16 @@ class TokenCache(TokenProvider):
         clock: Clock,
         *,
         expiry_skew_s: float = 30.0,
-        max_attempts: int = 5,
-        backoff_base_s: float = 0.1,
-        backoff_max_s: float = 5.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         if expiry_skew_s < 0:
             raise ValueError(f"expiry skew must not be negative, got {expiry_skew_s}")
-        if max_attempts < 1:
-            raise ValueError(f"a fetch needs at least one attempt, got {max_attempts}")
+        if retry.attempts < 1:
+            raise ValueError(f"a fetch needs a limit of at least one attempt, got {retry.attempts}")
         self._client = client
         self._clock = clock
         self._skew_s = expiry_skew_s
-        self._max_attempts = max_attempts
-        self._backoff = Backoff(backoff_base_s, backoff_max_s)
+        self._retry = retry
         self._lock = threading.Lock()
         self._cached: _Cached | None = None
         self._flight: _Flight | None = None
@@ -83,9 +83,9 @@ class TokenCache(TokenProvider):
             except TokenRefused:
                 raise
             except TokenUnavailable as exc:
-                if attempt >= self._max_attempts:
+                if self._retry.exhausted(attempt):
                     raise TokenUnavailable(f"no access token after {attempt} attempts: {exc}") from exc
-            self._clock.sleep(self._backoff.ceiling(attempt))
+            self._clock.sleep(self._retry.ceiling(attempt))
             attempt += 1
 
     def _unexpired_token(self) -> AccessToken:
@@ -106,18 +106,21 @@ class _Cached:
 
 
 class _Flight:
-    """One fetch in progress; whoever asks meanwhile waits for its outcome."""
+    """One fetch in progress; whoever asks meanwhile waits for its outcome. A lock held from
+    creation until `settle` serves as the latch, so the core needs no `threading.Event`."""
 
     def __init__(self) -> None:
-        self._done = threading.Event()
+        self._settled = threading.Lock()
+        self._settled.acquire()
         self._outcome: AccessToken | Exception = TokenUnavailable("the token fetch has not finished")
 
     def settle(self, outcome: AccessToken | Exception) -> None:
         self._outcome = outcome
-        self._done.set()
+        self._settled.release()
 
     def result(self) -> AccessToken:
-        self._done.wait()
-        if isinstance(self._outcome, Exception):
-            raise self._outcome
-        return self._outcome
+        with self._settled:
+            outcome = self._outcome
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome

@@ -1,76 +1,47 @@
 from __future__ import annotations
 
-import enum
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from domain.model.errors import (
+    OutcomeNotRecorded,
     ThirdPartyRejected,
     ThirdPartyUnauthorized,
     ThirdPartyUnavailable,
     TokenUnavailable,
 )
-from domain.model.message import RequestMessage, ThreeRequest, UndecodableMessage
-from domain.model.offsets import Origin
-from domain.model.request import RequestStatus
-from domain.model.retry import Backoff
+from domain.model.message import RequestMessage, ThreeRequest
+from domain.model.outcomes import DeadLetter, DeadLetterCause, Forwarded, ForwardOutcome
+from domain.model.retry import RetryPolicy
+from domain.services.outcomes import record_outcome
 from ports.clock import Clock
 from ports.third_party import ThirdPartyClient
 from ports.tokens import TokenProvider
 from ports.unit_of_work import UnitOfWorkFactory
 
-SOURCE = "cruncan-api"
-
 log = logging.getLogger(__name__)
 
-
-class DeadLetterCause(enum.StrEnum):
-    UNDECODABLE = "undecodable"
-    REJECTED = "rejected"
-    RETRIES_EXHAUSTED = "retries-exhausted"
+DEFAULT_RETRY = RetryPolicy(base_s=0.2, max_s=10.0, attempts=5)
 
 
-@dataclass(frozen=True)
-class Forwarded:
-    request_id: str
-    origin: Origin
-    attempts: int
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """The message goes to the dead-letter topic; `request_id` is None when it could not be decoded."""
-
-    request_id: str | None
-    origin: Origin
-    cause: DeadLetterCause
-    reason: str
-    attempts: int
-
-
-ForwardOutcome = Forwarded | DeadLetter
-
-
-def three_request(message: RequestMessage) -> ThreeRequest:
-    """The request the third party receives: the original body, with the service it came in through
+def three_request(message: RequestMessage, source: str) -> ThreeRequest:
+    """The request the third party receives: the body, with the service it came in through
     (`source`) and the user who sent it (`user_id`) as metadata."""
-    metadata = {"source": SOURCE, "user_id": message.body.user_id}
+    metadata = {"source": source, "user_id": message.body.user_id}
     return ThreeRequest(id=message.request_id, metadata=metadata, one_request=message.body)
 
 
 class ForwardRequest:
-    """Forwards one consumed message to the third party and records the outcome on the request.
+    """Sends one request to the third party and records the outcome on the request.
 
-    A message that cannot be decoded is dead-lettered at once. A rejected token is
-    invalidated and the request sent once more with a fresh one. A failure that may pass
-    (`ThirdPartyUnavailable`, `TokenUnavailable`) is retried up to `max_attempts` sends in
-    all, after an exponential backoff with full jitter, and never sooner than the third
-    party's `retry_after` (heeded up to `retry_after_max_s`); a refusal
-    (`ThirdPartyRejected`) stops at once. The request becomes `forwarded`, or `failed`
-    with the reason. Every message ends in an outcome; only a failure to record it (such as
-    `StoreUnavailable`) is raised, and the message must then be processed again.
+    Every send counts against `retry.attempts` (at least 1). A rejected token is invalidated
+    and the request sent again with a fresh one; `ThirdPartyUnavailable` is sent again after a
+    full-jitter backoff, never sooner than its `retry_after` (heeded up to `retry_after_max_s`).
+    A refusal, no token (`TokenUnavailable`: the token provider does its own retrying) or the
+    last attempt failing ends in a `DeadLetter`. So one call makes at most `retry.attempts`
+    sends and `retry.attempts` token requests. The request becomes `forwarded`, or `failed`
+    with the reason; a failure to record that raises `OutcomeNotRecorded` carrying the outcome.
     """
 
     def __init__(
@@ -80,40 +51,37 @@ class ForwardRequest:
         third_party: ThirdPartyClient,
         clock: Clock,
         *,
-        max_attempts: int = 5,
-        backoff_base_s: float = 0.2,
-        backoff_max_s: float = 10.0,
+        source: str = "cruncan-api",
+        retry: RetryPolicy = DEFAULT_RETRY,
         retry_after_max_s: float = 120.0,
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError(f"forwarding needs at least one attempt, got {max_attempts}")
+        if retry.attempts < 1:
+            raise ValueError(f"forwarding needs a limit of at least one attempt, got {retry.attempts}")
         self._uow = uow
         self._tokens = tokens
         self._third_party = third_party
         self._clock = clock
-        self._max_attempts = max_attempts
-        self._backoff = Backoff(backoff_base_s, backoff_max_s)
+        self._source = source
+        self._retry = retry
         self._retry_after_max_s = retry_after_max_s
         self._jitter = jitter
 
-    def __call__(self, payload: bytes | None, origin: Origin) -> ForwardOutcome:
+    def __call__(self, message: RequestMessage) -> ForwardOutcome:
+        outcome = self._deliver(three_request(message, self._source))
         try:
-            message = RequestMessage.decode(payload)
-        except UndecodableMessage as exc:
-            log.warning("undecodable message at %s[%d]@%d: %s", origin.topic, origin.partition, origin.offset, exc)
-            return DeadLetter(None, origin, DeadLetterCause.UNDECODABLE, f"undecodable message: {exc}", attempts=0)
-        outcome = self._deliver(three_request(message), origin)
-        self._record(outcome)
+            record_outcome(self._uow, self._clock, outcome)
+        except Exception as exc:
+            raise OutcomeNotRecorded(outcome, exc) from exc
         if isinstance(outcome, DeadLetter):
             log.warning(
-                "request %s failed after %d attempt(s): %s", outcome.request_id, outcome.attempts, outcome.reason
+                "request %s failed after %d attempt(s): %s", message.request_id, outcome.attempts, outcome.reason
             )
         else:
-            log.info("request %s forwarded after %d attempt(s)", outcome.request_id, outcome.attempts)
+            log.info("request %s forwarded after %d attempt(s)", message.request_id, outcome.attempts)
         return outcome
 
-    def _deliver(self, request: ThreeRequest, origin: Origin) -> ForwardOutcome:
+    def _deliver(self, request: ThreeRequest) -> ForwardOutcome:
         attempts = 0
         token_renewed = False
         while True:
@@ -123,19 +91,21 @@ class ForwardRequest:
             except ThirdPartyUnauthorized as exc:
                 if token_renewed:
                     reason = f"the third party rejected a freshly issued token: {exc}"
-                    return DeadLetter(request.id, origin, DeadLetterCause.REJECTED, reason, attempts)
+                    return DeadLetter(request.id, DeadLetterCause.REJECTED, reason, attempts)
                 token_renewed = True
+                failure: Exception = exc
             except ThirdPartyRejected as exc:
-                return DeadLetter(request.id, origin, DeadLetterCause.REJECTED, str(exc), attempts)
-            except (ThirdPartyUnavailable, TokenUnavailable) as exc:
-                if attempts >= self._max_attempts:
-                    reason = f"gave up after {attempts} attempts: {exc}"
-                    return DeadLetter(request.id, origin, DeadLetterCause.RETRIES_EXHAUSTED, reason, attempts)
-                delay = self._delay(attempts, exc)
-                log.warning("request %s: attempt %d failed (%s); retrying in %.2f s", request.id, attempts, exc, delay)
-                self._clock.sleep(delay)
+                return DeadLetter(request.id, DeadLetterCause.REJECTED, str(exc), attempts)
+            except TokenUnavailable as exc:
+                return DeadLetter(request.id, DeadLetterCause.RETRIES_EXHAUSTED, f"no access token: {exc}", attempts)
+            except ThirdPartyUnavailable as exc:
+                failure = exc
+                self._pause(request, attempts, exc)
             else:
-                return Forwarded(request.id, origin, attempts)
+                return Forwarded(request.id, attempts)
+            if self._retry.exhausted(attempts):
+                reason = f"gave up after {attempts} attempts: {failure}"
+                return DeadLetter(request.id, DeadLetterCause.RETRIES_EXHAUSTED, reason, attempts)
 
     def _send_once(self, request: ThreeRequest) -> None:
         token = self._tokens.get()
@@ -145,19 +115,11 @@ class ForwardRequest:
             self._tokens.invalidate(token)
             raise
 
-    def _delay(self, attempt: int, error: Exception) -> float:
-        delay = self._backoff.full_jitter(attempt, self._jitter)
-        if isinstance(error, ThirdPartyUnavailable) and error.retry_after is not None:
-            delay = max(delay, min(error.retry_after, self._retry_after_max_s))
-        return delay
-
-    def _record(self, outcome: ForwardOutcome) -> None:
-        if outcome.request_id is None:
+    def _pause(self, request: ThreeRequest, attempts: int, error: ThirdPartyUnavailable) -> None:
+        if self._retry.exhausted(attempts):
             return
-        if isinstance(outcome, Forwarded):
-            status, reason = RequestStatus.FORWARDED, None
-        else:
-            status, reason = RequestStatus.FAILED, outcome.reason
-        with self._uow() as uow:
-            uow.requests.record_status([outcome.request_id], status, self._clock.now(), reason)
-            uow.commit()
+        delay = self._retry.full_jitter(attempts, self._jitter)
+        if error.retry_after is not None:
+            delay = max(delay, min(error.retry_after, self._retry_after_max_s))
+        log.warning("request %s: attempt %d failed (%s); retrying in %.2f s", request.id, attempts, error, delay)
+        self._clock.sleep(delay)

@@ -13,9 +13,11 @@ from adapters.telemetry.metered import MeteredForward, MeteredTokenClient
 from adapters.telemetry.providers import Telemetry
 from adapters.telemetry.tracing import traced_unit_of_work
 from domain.services.tokens import TokenCache
-from domain.usecases.consume import ConsumeLoop, forwarding
 from domain.usecases.forward import ForwardRequest
-from entrypoints.components import Core, Messaging, Observability, Storage, closing, closing_within
+from domain.usecases.record import RecordOutcome
+from entrypoints.components import Core, Messaging, Observability, Storage, closing, closing_within, retry_policy
+from runtime.consume import ConsumeLoop
+from runtime.forwarding import decoding
 
 
 class WorkerContainer(containers.DeclarativeContainer):
@@ -54,8 +56,7 @@ class WorkerContainer(containers.DeclarativeContainer):
         client=token_client,
         clock=core.clock,
         expiry_skew_s=config.token.expiry_skew_s,
-        max_attempts=config.token.max_attempts,
-        backoff_base_s=config.token.backoff_base_s,
+        retry=retry_policy(config.token.retry),
     )
     third_party = providers.Resource(
         closing,
@@ -69,25 +70,21 @@ class WorkerContainer(containers.DeclarativeContainer):
         ),
     )
     forward = providers.Singleton(
-        MeteredForward,
-        providers.Singleton(
-            ForwardRequest,
-            uow=traced_unit_of_work,
-            tokens=tokens,
-            third_party=third_party,
-            clock=core.clock,
-            max_attempts=config.worker.max_attempts,
-            backoff_base_s=config.worker.backoff_base_s,
-            backoff_max_s=config.worker.backoff_max_s,
-        ),
-        observability.metrics,
+        ForwardRequest,
+        uow=traced_unit_of_work,
+        tokens=tokens,
+        third_party=third_party,
+        clock=core.clock,
+        source=config.third_party.source,
+        retry=retry_policy(config.third_party.retry),
     )
     handler = providers.Singleton(
         traced_handler,
-        providers.Singleton(forwarding, forward),
+        providers.Singleton(MeteredForward, providers.Singleton(decoding, forward), observability.metrics),
         observability.telemetry,
         consumer_group=config.worker.group_id,
     )
+    record = providers.Singleton(RecordOutcome, uow=traced_unit_of_work, clock=core.clock)
 
     memory_offsets = providers.Singleton(InMemoryCommittedOffsets)
     source = providers.Selector(
@@ -130,11 +127,11 @@ class WorkerContainer(containers.DeclarativeContainer):
         source=source,
         handle=handler,
         dead_letters=dead_letters,
+        record=record,
         concurrency=config.worker.concurrency,
         drain_timeout_s=config.worker.shutdown_timeout_s,
         commit_interval_s=config.worker.commit_interval_s,
-        retry_backoff_s=config.worker.retry_backoff_s,
-        max_backoff_s=config.worker.max_retry_backoff_s,
+        retry=retry_policy(config.worker.retry),
     )
 
 

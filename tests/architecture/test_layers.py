@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["domain", "ports", "adapters", "entrypoints"]
+PACKAGES = ["domain", "ports", "adapters", "runtime", "entrypoints"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -49,9 +49,15 @@ def test_the_contracts_hold_on_the_code_as_it_is(copy_of_the_code):
     [
         ("domain/model/request.py", "import flask", "standard library only"),
         ("ports/repository.py", "import peewee", "standard library only"),
-        ("domain/model/request.py", "import ports.clock", "entrypoints > adapters"),
-        ("domain/usecases/ingest.py", "import adapters.memory.store", "entrypoints > adapters"),
-        ("adapters/memory/store.py", "import entrypoints.settings", "entrypoints > adapters"),
+        ("domain/model/request.py", "import ports.clock", "entrypoints > runtime > adapters"),
+        ("domain/usecases/ingest.py", "import adapters.memory.store", "entrypoints > runtime > adapters"),
+        ("adapters/memory/store.py", "import entrypoints.settings", "entrypoints > runtime > adapters"),
+        ("domain/usecases/forward.py", "import runtime.consume", "entrypoints > runtime > adapters"),
+        ("adapters/memory/consumer.py", "import runtime.offsets", "entrypoints > runtime > adapters"),
+        ("runtime/consume.py", "import entrypoints.settings", "entrypoints > runtime > adapters"),
+        ("runtime/consume.py", "import adapters.memory.broker", "The runtime knows the ports"),
+        ("runtime/relay.py", "import confluent_kafka", "The runtime knows the ports"),
+        ("ports/messages.py", "import runtime.offsets", "standard library only"),
         ("adapters/memory/broker.py", "import adapters.kafka", "Adapter packages do not know each other"),
         ("entrypoints/api/views.py", "import entrypoints.worker", "Entrypoints do not know each other"),
     ],

@@ -74,7 +74,7 @@ def running_api(clean_postgres: str, kafka_broker: TansuBroker, fresh_topic: str
             f"messaging.kafka.bootstrap_servers={kafka_broker.bootstrap_servers}",
             f"messaging.kafka.topic={fresh_topic}",
             "messaging.kafka.request_timeout_ms=2000",
-            "relay.retry_backoff_s=0.2",
+            "relay.retry.base_s=0.2",
             "relay.poll_interval_s=0.5",
         ],
     )

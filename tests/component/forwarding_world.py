@@ -93,13 +93,13 @@ class Pipeline:
             "worker.session_timeout_ms=2000",
             f"worker.concurrency={concurrency}",
             "worker.commit_interval_s=0.2",
-            "worker.backoff_base_s=0.05",
-            "worker.retry_backoff_s=0.1",
+            "third_party.retry.base_s=0.05",
+            "worker.retry.base_s=0.1",
             "worker.shutdown_timeout_s=10",
             f"token.url={self.wiremock.base_url}",
             f"token.client_id={CLIENT_ID}",
             f"token.client_secret={CLIENT_SECRET}",
-            "token.backoff_base_s=0.05",
+            "token.retry.base_s=0.05",
             f"third_party.url={self.wiremock.base_url}",
         ]
 

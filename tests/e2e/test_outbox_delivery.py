@@ -41,7 +41,7 @@ def stack_env(dsn: str, broker: TansuBroker, topic: str, **settings: str) -> dic
         "CRUNCAN_MESSAGING__KAFKA__TOPIC": topic,
         "CRUNCAN_MESSAGING__KAFKA__REQUEST_TIMEOUT_MS": "2000",
         "CRUNCAN_MESSAGING__KAFKA__DELIVERY_TIMEOUT_MS": "5000",
-        "CRUNCAN_RELAY__RETRY_BACKOFF_S": "0.2",
+        "CRUNCAN_RELAY__RETRY__BASE_S": "0.2",
         "CRUNCAN_RELAY__POLL_INTERVAL_S": "0.5",
         **{f"CRUNCAN_{name}": value for name, value in settings.items()},
     }

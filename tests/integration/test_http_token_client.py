@@ -6,6 +6,7 @@ import pytest
 from adapters.http.token_client import Urllib3TokenClient
 from adapters.memory.clock import ManualClock
 from domain.model.errors import TokenRefused, TokenUnavailable
+from domain.model.retry import RetryPolicy
 from domain.services.tokens import TokenCache
 from harness.wiremock import token_request, token_response
 
@@ -133,7 +134,7 @@ def test_the_client_never_shows_its_secret(wiremock, client):
 def test_the_token_cache_rides_out_a_token_api_failing_twice(wiremock, client, clock):
     failure = {"status": 503, "headers": {"Retry-After": "1"}}
     wiremock.stub_sequence(token_request(CLIENT_ID, CLIENT_SECRET), [failure, failure, token_response(ACCESS_TOKEN)])
-    cache = TokenCache(client, clock, backoff_base_s=0.1)
+    cache = TokenCache(client, clock, retry=RetryPolicy(0.1, 5.0, 5))
 
     first, second = cache.get(), cache.get()
 

@@ -10,11 +10,12 @@ import pytest
 from adapters.memory.broker import InMemoryBroker
 from adapters.memory.consumer import InMemoryCommittedOffsets, InMemoryMessageSource
 from adapters.memory.dead_letters import InMemoryDeadLetters
-from domain.model.errors import StoreUnavailable
-from domain.model.offsets import Origin, TopicPartition
-from domain.usecases.consume import ConsumeLoop, dead_letter_message
-from domain.usecases.forward import DeadLetter, DeadLetterCause, Forwarded
-from ports.messages import ConsumedMessage
+from domain.model.errors import OutcomeNotRecorded, StoreUnavailable
+from domain.model.outcomes import DeadLetter, DeadLetterCause, Forwarded
+from domain.model.retry import RetryPolicy
+from ports.messages import ConsumedMessage, Origin, TopicPartition
+from runtime.consume import ConsumeLoop
+from runtime.dead_letters import dead_letter_message
 
 TOPIC = "one-request"
 DLQ = "one-request-dlq"
@@ -41,6 +42,7 @@ class Handler:
         self.most_in_flight = 0
         self.gates: dict[int, threading.Event] = {}
         self.failures: dict[int, int] = {}
+        self.unrecorded: set[int] = set()
         self.dead: set[int] = set()
 
     def hold(self, *offsets):
@@ -66,9 +68,12 @@ class Handler:
                     self.failures[origin.offset] -= 1
                     raise StoreUnavailable("the store is down")
             request_id = message.key.decode()
+            outcome: Forwarded | DeadLetter = Forwarded(request_id, attempts=1)
             if origin.offset in self.dead:
-                return DeadLetter(request_id, origin, DeadLetterCause.REJECTED, "the third party answered 400", 1)
-            return Forwarded(request_id, origin, attempts=1)
+                outcome = DeadLetter(request_id, DeadLetterCause.REJECTED, "the third party answered 400", 1)
+            if origin.offset in self.unrecorded:
+                raise OutcomeNotRecorded(outcome, StoreUnavailable("the store is down"))
+            return outcome
         finally:
             with self.lock:
                 self.in_flight -= 1
@@ -92,19 +97,27 @@ class Consumer:
         self.offsets = InMemoryCommittedOffsets()
         self.source = InMemoryMessageSource(self.broker, TOPIC, self.offsets)
         self.dead_letters = InMemoryDeadLetters(self.broker, DLQ)
+        self.record_failures = 0
+        self.recorded: list[Forwarded | DeadLetter] = []
         self.loop = ConsumeLoop(
             self.source,
             handler,
             self.dead_letters,
+            record=self.record,
             concurrency=concurrency,
             drain_timeout_s=drain_timeout_s,
             commit_interval_s=commit_interval_s,
             poll_timeout_s=0.02,
-            retry_backoff_s=0.005,
-            max_backoff_s=0.02,
+            retry=RetryPolicy(base_s=0.005, max_s=0.02),
         )
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop.run, args=(self.stop,), daemon=True)
+
+    def record(self, outcome):
+        if self.record_failures > 0:
+            self.record_failures -= 1
+            raise StoreUnavailable("the store is still down")
+        self.recorded.append(outcome)
 
     def publish(self, count, key_prefix="req"):
         for n in range(count):
@@ -278,6 +291,23 @@ def test_a_message_whose_outcome_cannot_be_recorded_is_handled_again_in_place_ne
     assert consumer.offsets.commits[0] in ({P0: 2}, {P0: 1})
 
 
+@pytest.mark.parametrize("dead", [False, True])
+def test_an_outcome_not_recorded_is_recorded_again_without_handling_the_message_again(handler, dead):
+    consumer = Consumer(handler)
+    handler.unrecorded.add(0)
+    if dead:
+        handler.dead.add(0)
+    consumer.record_failures = 3
+    consumer.publish(2)
+    consumer.start()
+
+    eventually(lambda: consumer.committed() == 2, "committed once the outcome was recorded")
+    consumer.finish()
+    assert handler.starts(0) == 1, "the third party is not called again for a recording failure"
+    assert [outcome.request_id for outcome in consumer.recorded] == ["req-000"]
+    assert len(consumer.broker.records(DLQ)) == (1 if dead else 0)
+
+
 def test_a_message_retrying_on_a_revoked_partition_gives_up_its_slot(handler):
     consumer = Consumer(handler, concurrency=1)
     handler.failures[0] = 1_000_000
@@ -344,7 +374,7 @@ def test_a_dead_letter_replaces_the_headers_of_an_earlier_dead_lettering():
         b"{}",
         (("traceparent", b"00-abc"), ("cruncan.dlq.reason", b"old"), ("cruncan.dlq.attempts", b"5")),
     )
-    letter = DeadLetter("req-1", message.origin, DeadLetterCause.UNDECODABLE, "undecodable message: no JSON", 0)
+    letter = DeadLetter("req-1", DeadLetterCause.UNDECODABLE, "undecodable message: no JSON", 0)
 
     headers = dead_letter_message(message, letter).headers
 
@@ -359,6 +389,30 @@ def test_a_dead_letter_replaces_the_headers_of_an_earlier_dead_lettering():
     )
 
 
+def test_a_limited_retry_gives_up_and_leaves_the_message_uncommitted(handler):
+    consumer = Consumer(handler)
+    consumer.loop = ConsumeLoop(
+        consumer.source,
+        handler,
+        consumer.dead_letters,
+        record=consumer.record,
+        concurrency=2,
+        drain_timeout_s=WAIT_S,
+        commit_interval_s=0.0,
+        poll_timeout_s=0.02,
+        retry=RetryPolicy(base_s=0.001, max_s=0.001, attempts=3),
+    )
+    consumer.thread = threading.Thread(target=consumer.loop.run, args=(consumer.stop,), daemon=True)
+    handler.failures[0] = 1_000_000
+    consumer.publish(2)
+    consumer.start()
+
+    eventually(lambda: consumer.loop.in_flight == 0 and handler.finishes(1) == 1, "given up, the other done")
+    consumer.finish()
+    assert handler.starts(0) == 3
+    assert consumer.offsets.commits == []
+
+
 def test_concurrency_must_allow_one_message(handler):
     broker = InMemoryBroker()
     with pytest.raises(ValueError, match="at least one"):
@@ -366,6 +420,7 @@ def test_concurrency_must_allow_one_message(handler):
             InMemoryMessageSource(broker, TOPIC),
             handler,
             InMemoryDeadLetters(broker, DLQ),
+            record=lambda outcome: None,
             concurrency=0,
             drain_timeout_s=1,
         )

@@ -12,14 +12,16 @@ from adapters.memory.dead_letters import InMemoryDeadLetters
 from adapters.memory.store import InMemoryStore, InMemoryUnitOfWork
 from adapters.memory.third_party import InMemoryThirdParty, InMemoryTokenIssuer
 from domain.model.errors import ThirdPartyRejected
-from domain.model.offsets import TopicPartition
 from domain.model.request import RequestStatus
 from domain.services.snowflake import SnowflakeIdGenerator
 from domain.services.tokens import TokenCache
-from domain.usecases.consume import ConsumeLoop, forwarding
 from domain.usecases.forward import ForwardRequest
 from domain.usecases.ingest import IngestRequest
+from domain.usecases.record import RecordOutcome
 from domain.usecases.relay import RelayOutbox
+from ports.messages import TopicPartition
+from runtime.consume import ConsumeLoop
+from runtime.forwarding import decoding
 
 TOPIC = "one-request"
 DLQ = "one-request-dlq"
@@ -39,8 +41,9 @@ class Flow:
         self.source = InMemoryMessageSource(self.broker, TOPIC)
         self.loop = ConsumeLoop(
             self.source,
-            forwarding(forward),
+            decoding(forward),
             InMemoryDeadLetters(self.broker, DLQ),
+            record=RecordOutcome(self.unit_of_work, self.clock),
             concurrency=4,
             drain_timeout_s=10,
             commit_interval_s=0.0,

@@ -4,9 +4,8 @@ from opentelemetry.trace import SpanKind, get_current_span
 
 from adapters.telemetry.messaging import traced_handler as traced
 from adapters.telemetry.providers import Telemetry
-from domain.model.offsets import Origin
-from domain.usecases.forward import DeadLetter, DeadLetterCause, Forwarded
-from ports.messages import ConsumedMessage
+from domain.model.outcomes import DeadLetter, DeadLetterCause, Forwarded
+from ports.messages import ConsumedMessage, Origin
 
 TRACE_ID = 0x0AF7651916CD43DD8448EB211C80319C
 PRODUCER_SPAN_ID = 0xB7AD6B7169203331
@@ -23,12 +22,12 @@ def test_a_message_is_handled_in_a_consumer_span_child_of_its_producer_span(memo
 
     def handle(message):
         seen.append(get_current_span().get_span_context())
-        return Forwarded(message.key.decode(), message.origin, 1)
+        return Forwarded(message.key.decode(), 1)
 
     outcome = traced(handle, memory_telemetry.telemetry, consumer_group="cruncan-two")(MESSAGE)
 
     span = memory_telemetry.span("process one-request")
-    assert outcome == Forwarded("00383968247537500288", MESSAGE.origin, 1)
+    assert outcome == Forwarded("00383968247537500288", 1)
     assert seen == [span.context]
     assert span.kind is SpanKind.CONSUMER
     assert (span.context.trace_id, span.parent.span_id) == (TRACE_ID, PRODUCER_SPAN_ID)
@@ -40,14 +39,14 @@ def test_a_message_is_handled_in_a_consumer_span_child_of_its_producer_span(memo
 
 def test_with_telemetry_disabled_the_handler_is_left_as_it_is():
     def handle(message):
-        return Forwarded("id", message.origin, 1)
+        return Forwarded("id", 1)
 
     assert traced(handle, Telemetry.disabled("cruncan-worker"), consumer_group="cruncan-two") is handle
 
 
 def test_a_dead_lettered_message_ends_its_process_span_in_error_naming_the_cause(memory_telemetry):
     def handle(message):
-        return DeadLetter(message.key.decode(), message.origin, DeadLetterCause.REJECTED, "400 Bad Request", 1)
+        return DeadLetter(message.key.decode(), DeadLetterCause.REJECTED, "400 Bad Request", 1)
 
     traced(handle, memory_telemetry.telemetry, consumer_group="cruncan-two")(MESSAGE)
 

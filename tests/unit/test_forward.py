@@ -9,12 +9,15 @@ from adapters.memory.store import InMemoryStore, InMemoryUnitOfWork
 from adapters.memory.third_party import InMemoryThirdParty, InMemoryTokenIssuer
 from domain.model.errors import ThirdPartyRejected, ThirdPartyUnauthorized, ThirdPartyUnavailable
 from domain.model.message import RequestMessage, ThreeRequest
-from domain.model.offsets import Origin
+from domain.model.outcomes import DeadLetter, DeadLetterCause, Forwarded
 from domain.model.request import RequestStatus
+from domain.model.retry import RetryPolicy
 from domain.services.snowflake import SnowflakeIdGenerator
 from domain.services.tokens import TokenCache
-from domain.usecases.forward import DeadLetter, DeadLetterCause, Forwarded, ForwardRequest
+from domain.usecases.forward import ForwardRequest
 from domain.usecases.ingest import IngestRequest
+from ports.messages import ConsumedMessage, Origin
+from runtime.forwarding import decoding
 
 BODY = {"user_id": "user-7", "prompt": "What is the value of k1?", "data": [{"key": "k1", "value": "15"}]}
 ORIGIN = Origin("one-request", 2, 41)
@@ -31,18 +34,20 @@ class World:
         self.store = InMemoryStore()
         self.issuer = InMemoryTokenIssuer(self.clock, lifetime_s=3600)
         self.third_party = InMemoryThirdParty(self.issuer)
-        self.forward = ForwardRequest(
+        self.use_case = ForwardRequest(
             self.unit_of_work,
             TokenCache(self.issuer, self.clock),
             self.third_party,
             self.clock,
-            max_attempts=MAX_ATTEMPTS,
-            backoff_base_s=BACKOFF_BASE_S,
-            backoff_max_s=BACKOFF_MAX_S,
+            retry=RetryPolicy(BACKOFF_BASE_S, BACKOFF_MAX_S, MAX_ATTEMPTS),
             retry_after_max_s=retry_after_max_s,
             jitter=jitter,
         )
         self.ingest = IngestRequest(self.unit_of_work, SnowflakeIdGenerator(self.clock, node=1), self.clock)
+
+    def forward(self, payload, origin):
+        """The use case as the worker runs it: on a consumed message, decoded first."""
+        return decoding(self.use_case)(ConsumedMessage(origin, None, payload))
 
     def unit_of_work(self):
         return InMemoryUnitOfWork(self.store)
@@ -67,7 +72,7 @@ def test_a_message_is_forwarded_with_a_token_and_recorded(world):
 
     outcome = world.forward(payload, ORIGIN)
 
-    assert outcome == Forwarded(request_id, ORIGIN, attempts=1)
+    assert outcome == Forwarded(request_id, attempts=1)
     assert world.third_party.received == [
         ThreeRequest(
             id=request_id,
@@ -94,19 +99,24 @@ def test_a_token_api_failing_twice_then_succeeding_still_forwards(world):
 
     outcome = world.forward(payload, ORIGIN)
 
-    assert outcome == Forwarded(request_id, ORIGIN, attempts=1)
+    assert outcome == Forwarded(request_id, attempts=1)
     assert world.issuer.fetches == 3
     assert world.stored(request_id).status is RequestStatus.FORWARDED
 
 
-def test_a_token_api_down_for_a_whole_fetch_costs_one_attempt(world):
+def test_a_token_api_down_for_a_whole_fetch_dead_letters_without_a_send(world):
+    """The token cache is the one layer retrying the token API: forwarding does not fetch again."""
     request_id, payload = world.publish()
     world.issuer.fail_next(5)
 
     outcome = world.forward(payload, ORIGIN)
 
-    assert outcome == Forwarded(request_id, ORIGIN, attempts=2)
-    assert world.issuer.fetches == 6
+    assert isinstance(outcome, DeadLetter)
+    assert (outcome.cause, outcome.attempts) == (DeadLetterCause.RETRIES_EXHAUSTED, 1)
+    assert outcome.reason.startswith("no access token: ")
+    assert world.issuer.fetches == 5
+    assert world.third_party.attempts == 0
+    assert world.stored(request_id).status is RequestStatus.FAILED
 
 
 def test_a_503_then_a_200_is_retried_after_a_backoff(world):
@@ -115,7 +125,7 @@ def test_a_503_then_a_200_is_retried_after_a_backoff(world):
 
     outcome = world.forward(payload, ORIGIN)
 
-    assert outcome == Forwarded(request_id, ORIGIN, attempts=2)
+    assert outcome == Forwarded(request_id, attempts=2)
     assert world.clock.slept == [0.5 * BACKOFF_BASE_S]
     assert [r.id for r in world.third_party.received] == [request_id]
     assert world.stored(request_id).status is RequestStatus.FORWARDED
@@ -128,7 +138,7 @@ def test_a_400_dead_letters_at_once_and_marks_the_request_failed(world):
     outcome = world.forward(payload, ORIGIN)
 
     assert outcome == DeadLetter(
-        request_id, ORIGIN, DeadLetterCause.REJECTED, "the third party answered 400 Bad Request", attempts=1
+        request_id, DeadLetterCause.REJECTED, "the third party answered 400 Bad Request", attempts=1
     )
     assert world.third_party.attempts == 1
     assert world.clock.slept == []
@@ -160,7 +170,7 @@ def test_a_rejected_token_is_replaced_once_and_the_request_sent_again(world):
 
     outcome = world.forward(payload, ORIGIN)
 
-    assert outcome == Forwarded(request_id, ORIGIN, attempts=2)
+    assert outcome == Forwarded(request_id, attempts=2)
     assert world.issuer.fetches == 2
     assert world.clock.slept == []
     assert world.stored(request_id).status is RequestStatus.FORWARDED
@@ -188,7 +198,6 @@ def test_an_exhausted_budget_dead_letters_with_the_attempt_count(world):
 
     assert outcome == DeadLetter(
         request_id,
-        ORIGIN,
         DeadLetterCause.RETRIES_EXHAUSTED,
         f"gave up after {MAX_ATTEMPTS} attempts: the third party answered 502 Bad Gateway",
         attempts=MAX_ATTEMPTS,
@@ -217,7 +226,7 @@ def test_retry_after_is_waited_out_up_to_its_limit():
 
     outcome = world.forward(payload, ORIGIN)
 
-    assert outcome == Forwarded(request_id, ORIGIN, attempts=3)
+    assert outcome == Forwarded(request_id, attempts=3)
     assert world.clock.slept == [7.0, 60.0]
 
 
@@ -227,7 +236,7 @@ def test_a_redelivered_message_is_forwarded_again_and_stays_forwarded(world):
     world.forward(payload, ORIGIN)
     outcome = world.forward(payload, ORIGIN)
 
-    assert outcome == Forwarded(request_id, ORIGIN, attempts=1)
+    assert outcome == Forwarded(request_id, attempts=1)
     assert [r.id for r in world.third_party.received] == [request_id, request_id]
     assert world.stored(request_id).status is RequestStatus.FORWARDED
 
@@ -250,7 +259,7 @@ def test_a_message_for_a_request_unknown_to_the_store_is_still_forwarded(world):
 
     outcome = world.forward(unknown.encode(), ORIGIN)
 
-    assert outcome == Forwarded("00000000000000000042", ORIGIN, attempts=1)
+    assert outcome == Forwarded("00000000000000000042", attempts=1)
     assert "00000000000000000042" not in world.store.requests
 
 

@@ -2,7 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.model.offsets import OffsetTracker, Origin, TopicPartition
+from ports.messages import Origin, TopicPartition
+from runtime.offsets import OffsetTracker
 
 TP = TopicPartition("one-request", 0)
 

@@ -16,10 +16,12 @@ from adapters.memory.store import InMemoryOutboxSignal, InMemoryStore, InMemoryU
 from domain.model.errors import StoreUnavailable
 from domain.model.message import OutboxMessage, PendingMessage
 from domain.model.request import RequestStatus
-from domain.usecases.relay import RelayLoop, RelayOutbox
+from domain.model.retry import RetryPolicy
+from domain.usecases.relay import RelayOutbox
 from ports.outbox import OutboxSignal
 from ports.publisher import Publisher
 from ports.unit_of_work import UnitOfWork
+from runtime.relay import RelayLoop
 
 TOPIC = "one-request"
 BODY = {"user_id": "user-1", "prompt": "hello"}
@@ -109,7 +111,9 @@ def backlog(store) -> int:
 
 
 def test_a_commit_wakes_the_relay_without_waiting_for_the_poll_interval(store, broker, clock, signal, ingest):
-    loop = RelayLoop(relay_with(store, InMemoryPublisher(broker, TOPIC), clock), signal, LONG_S, retry_backoff_s=0.01)
+    loop = RelayLoop(
+        relay_with(store, InMemoryPublisher(broker, TOPIC), clock), signal, LONG_S, retry=RetryPolicy(0.01, 0.01)
+    )
 
     with running(loop):
         for _ in range(3):
@@ -122,7 +126,12 @@ def test_full_batches_are_relayed_back_to_back(store, broker, clock, signal, ing
     for _ in range(35):
         ingest(BODY)
     assert signal.wait(0)  # the signal has reported these commits: only the loop itself can go on
-    loop = RelayLoop(relay_with(store, InMemoryPublisher(broker, TOPIC), clock, batch_size=10), signal, LONG_S, 0.01)
+    loop = RelayLoop(
+        relay_with(store, InMemoryPublisher(broker, TOPIC), clock, batch_size=10),
+        signal,
+        LONG_S,
+        retry=RetryPolicy(0.01, 0.01),
+    )
 
     with running(loop):
         eventually(lambda: backlog(store) == 0, "four passes drained the outbox")
@@ -133,7 +142,7 @@ def test_full_batches_are_relayed_back_to_back(store, broker, clock, signal, ing
 def test_undelivered_messages_are_retried_until_published(store, broker, clock, signal, ingest):
     ids = [ingest(BODY) for _ in range(3)]
     publisher = FailingFirst(InMemoryPublisher(broker, TOPIC), failures=3)
-    loop = RelayLoop(relay_with(store, publisher, clock), signal, LONG_S, retry_backoff_s=0.001)
+    loop = RelayLoop(relay_with(store, publisher, clock), signal, LONG_S, retry=RetryPolicy(0.001, 0.001))
 
     with running(loop):
         eventually(lambda: backlog(store) == 0, "the outbox is drained")
@@ -146,7 +155,7 @@ def test_undelivered_messages_are_retried_until_published(store, broker, clock, 
 def test_a_publisher_that_raises_does_not_end_the_loop(store, broker, clock, signal, ingest):
     request_id = ingest(BODY)
     publisher = FailingFirst(InMemoryPublisher(broker, TOPIC), failures=2, raising=True)
-    loop = RelayLoop(relay_with(store, publisher, clock), signal, LONG_S, retry_backoff_s=0.001)
+    loop = RelayLoop(relay_with(store, publisher, clock), signal, LONG_S, retry=RetryPolicy(0.001, 0.001))
 
     with running(loop):
         eventually(published(store, request_id), "the request is published")
@@ -164,14 +173,16 @@ def test_a_store_that_is_down_does_not_end_the_loop(store, broker, clock, signal
         return InMemoryUnitOfWork(store)
 
     relay = relay_with(store, InMemoryPublisher(broker, TOPIC), clock, uow=unit_of_work)
-    loop = RelayLoop(relay, signal, LONG_S, retry_backoff_s=0.001)
+    loop = RelayLoop(relay, signal, LONG_S, retry=RetryPolicy(0.001, 0.001))
 
     with running(loop):
         eventually(published(store, request_id), "the request is published")
 
 
 def test_a_broken_signal_falls_back_to_polling(store, broker, clock, ingest):
-    loop = RelayLoop(relay_with(store, InMemoryPublisher(broker, TOPIC), clock), BrokenSignal(), 0.01, 0.01)
+    loop = RelayLoop(
+        relay_with(store, InMemoryPublisher(broker, TOPIC), clock), BrokenSignal(), 0.01, retry=RetryPolicy(0.01, 0.01)
+    )
 
     with running(loop):
         request_id = ingest(BODY)
@@ -181,7 +192,7 @@ def test_a_broken_signal_falls_back_to_polling(store, broker, clock, ingest):
 def test_stopping_finishes_the_pass_in_flight_first(store, broker, clock, signal, ingest):
     request_id = ingest(BODY)
     publisher = HeldPublisher(InMemoryPublisher(broker, TOPIC))
-    loop = RelayLoop(relay_with(store, publisher, clock), signal, LONG_S, retry_backoff_s=LONG_S)
+    loop = RelayLoop(relay_with(store, publisher, clock), signal, LONG_S, retry=RetryPolicy(LONG_S, LONG_S))
     stop = threading.Event()
     thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
     thread.start()
@@ -199,7 +210,7 @@ def test_stopping_finishes_the_pass_in_flight_first(store, broker, clock, signal
 def test_stopping_cuts_a_backoff_short(store, broker, clock, signal, ingest):
     ingest(BODY)
     publisher = FailingFirst(InMemoryPublisher(broker, TOPIC), failures=1)
-    loop = RelayLoop(relay_with(store, publisher, clock), signal, LONG_S, retry_backoff_s=LONG_S)
+    loop = RelayLoop(relay_with(store, publisher, clock), signal, LONG_S, retry=RetryPolicy(LONG_S, LONG_S))
 
     with running(loop):
         eventually(lambda: publisher.attempts == 1, "the first pass failed")
@@ -208,7 +219,9 @@ def test_stopping_cuts_a_backoff_short(store, broker, clock, signal, ingest):
 
 
 def test_stopping_cuts_an_idle_wait_short(store, broker, clock, signal):
-    loop = RelayLoop(relay_with(store, InMemoryPublisher(broker, TOPIC), clock), signal, LONG_S, 0.01)
+    loop = RelayLoop(
+        relay_with(store, InMemoryPublisher(broker, TOPIC), clock), signal, LONG_S, retry=RetryPolicy(0.01, 0.01)
+    )
 
     with running(loop):
         assert not signal.wait(0.05)  # idle: nothing committed
@@ -219,7 +232,9 @@ def test_stopping_cuts_an_idle_wait_short(store, broker, clock, signal):
     [(0.5, 4.0, [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]), (1.0, 30.0, [1.0, 2.0, 4.0, 8.0, 16.0, 30.0])],
 )
 def test_the_backoff_doubles_up_to_its_cap(store, broker, clock, signal, base, cap, expected):
-    loop = RelayLoop(relay_with(store, InMemoryPublisher(broker, TOPIC), clock), signal, 1.0, base, max_backoff_s=cap)
+    loop = RelayLoop(
+        relay_with(store, InMemoryPublisher(broker, TOPIC), clock), signal, 1.0, retry=RetryPolicy(base, cap)
+    )
 
     assert [loop.backoff(failures) for failures in range(1, 7)] == expected
     assert loop.backoff(10_000) == cap
@@ -227,7 +242,12 @@ def test_the_backoff_doubles_up_to_its_cap(store, broker, clock, signal, base, c
 
 def test_two_relays_running_at_once_publish_every_message_exactly_once(store, broker, clock, signal, ingest):
     loops = [
-        RelayLoop(relay_with(store, InMemoryPublisher(broker, TOPIC), clock, batch_size=7), signal, 0.01, 0.001)
+        RelayLoop(
+            relay_with(store, InMemoryPublisher(broker, TOPIC), clock, batch_size=7),
+            signal,
+            0.01,
+            retry=RetryPolicy(0.001, 0.001),
+        )
         for _ in range(2)
     ]
     ids: list[str] = []
@@ -253,7 +273,7 @@ def test_on_stop_the_loop_drains_what_is_waiting_before_it_returns():
     store = InMemoryStore()
     broker = InMemoryBroker()
     relay = RelayOutbox(lambda: InMemoryUnitOfWork(store), InMemoryPublisher(broker, "t"), ManualClock(), batch_size=2)
-    loop = RelayLoop(relay, InMemoryOutboxSignal(store), poll_interval_s=60, retry_backoff_s=1, drain_s=5)
+    loop = RelayLoop(relay, InMemoryOutboxSignal(store), poll_interval_s=60, retry=RetryPolicy(1, 30), drain_s=5)
     for key in ("a", "b", "c", "d", "e"):
         with InMemoryUnitOfWork(store) as uow:
             uow.outbox.add(OutboxMessage(key=key, payload=b"{}", created_at=ManualClock().now()))
@@ -265,3 +285,8 @@ def test_on_stop_the_loop_drains_what_is_waiting_before_it_returns():
 
     assert sorted(record.key for record in broker.records("t")) == ["a", "b", "c", "d", "e"]
     assert store.outbox.keys() == store.sent.keys()
+
+
+def test_the_relay_refuses_a_limit_on_its_passes(store, clock, signal, broker):
+    with pytest.raises(ValueError, match="attempts must be 0"):
+        RelayLoop(relay_with(store, InMemoryPublisher(broker, TOPIC), clock), signal, 1.0, retry=RetryPolicy(1, 2, 3))

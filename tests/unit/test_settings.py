@@ -1,5 +1,10 @@
-import pytest
+import re
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.model.retry import RetryPolicy
 from entrypoints.settings import DEFAULTS, SettingsError, load_settings, require
 
 
@@ -103,3 +108,64 @@ def test_a_file_that_is_not_a_mapping_is_reported(tmp_path):
 
     with pytest.raises(SettingsError, match="expected a mapping of sections"):
         load_settings(listing, environ={})
+
+
+def test_every_retried_dependency_has_one_retry_section_of_the_same_shape():
+    config = load_settings(environ={})
+
+    for section in ("token", "third_party", "worker", "relay"):
+        assert set(config.get(f"{section}.retry")) == {"base_s", "max_s", "attempts"}, section
+    assert config.get("third_party.retry") == {"base_s": 0.2, "max_s": 10.0, "attempts": 5}
+
+
+def test_a_retry_setting_is_overridden_like_any_other():
+    config = load_settings(environ={"CRUNCAN_TOKEN__RETRY__ATTEMPTS": "2"}, overrides=["worker.retry.base_s=0.1"])
+
+    assert config.token.retry.attempts() == 2
+    assert config.worker.retry.base_s() == 0.1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["token.retry.attempts=0"], "token.retry.attempts is 0; expected at least 1"),
+        (["third_party.retry.attempts=-1"], "third_party.retry.attempts is -1; expected at least 1"),
+        (["worker.retry.attempts=-3"], "worker.retry.attempts is -3; expected at least 0"),
+        (["relay.retry.attempts=2"], "relay.retry.attempts is 2; expected 0"),
+        (["relay.retry.base_s=-1"], "relay.retry need 0 <= base_s <= max_s"),
+        (["token.retry.base_s=9", "token.retry.max_s=1"], "token.retry need 0 <= base_s <= max_s"),
+        (["worker.retry.max_s=nan"], "worker.retry need 0 <= base_s <= max_s"),
+        (["worker.retry=3"], "worker.retry is a section"),
+    ],
+)
+def test_a_bad_retry_setting_stops_start_up_naming_it(overrides, message):
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        load_settings(environ={}, overrides=overrides)
+
+
+def test_a_retry_section_with_a_key_missing_or_unknown_is_refused(tmp_path):
+    text = DEFAULTS.read_text().replace("    attempts: 0\n  # On shutdown", "    tries: 0\n  # On shutdown", 1)
+    assert "tries: 0" in text
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+
+    with pytest.raises(SettingsError, match=r"relay\.retry must hold exactly base_s, max_s and attempts"):
+        load_settings(config_file=path, environ={})
+
+
+@given(
+    base=st.one_of(st.floats(allow_nan=True), st.text(max_size=5)),
+    most=st.one_of(st.floats(allow_nan=True), st.text(max_size=5)),
+    attempts=st.one_of(st.integers(-5, 5), st.text(max_size=5)),
+)
+def test_any_retry_values_give_a_usable_policy_or_a_clear_refusal(base, most, attempts):
+    overrides = [f"token.retry.base_s={base}", f"token.retry.max_s={most}", f"token.retry.attempts={attempts}"]
+    try:
+        config = load_settings(environ={}, overrides=overrides)
+    except SettingsError as exc:
+        refusal = str(exc)
+        assert "token.retry" in refusal
+    else:
+        policy = RetryPolicy(**config.token.retry())
+        assert policy.attempts >= 1
+        assert 0 <= policy.ceiling(1) <= policy.max_s

@@ -13,14 +13,16 @@ from adapters.telemetry.metered import (
 from adapters.telemetry.metrics import Metrics
 from domain.model.errors import ThirdPartyRejected, TokenRefused
 from domain.model.message import RequestMessage
-from domain.model.offsets import Origin
 from domain.model.request import OneRequest
+from domain.model.retry import RetryPolicy
 from domain.services.snowflake import SnowflakeIdGenerator
 from domain.services.tokens import TokenCache
 from domain.usecases.forward import ForwardRequest
 from domain.usecases.ingest import IngestRequest
 from domain.usecases.relay import RelayOutbox
+from ports.messages import ConsumedMessage, Origin
 from ports.publisher import Publisher
+from runtime.forwarding import decoding
 
 TOPIC = "one-request"
 BODY = {"user_id": "user-1", "prompt": "hello"}
@@ -134,9 +136,15 @@ def third_party(clock):
 def forward(store, clock, third_party, metrics):
     tokens = TokenCache(MeteredTokenClient(InMemoryTokenIssuer(clock), metrics), clock)
     use_case = ForwardRequest(
-        lambda: InMemoryUnitOfWork(store), tokens, third_party, clock, max_attempts=3, jitter=lambda: 0.5
+        lambda: InMemoryUnitOfWork(store),
+        tokens,
+        third_party,
+        clock,
+        retry=RetryPolicy(0.2, 10.0, 3),
+        jitter=lambda: 0.5,
     )
-    return MeteredForward(use_case, metrics)
+    metered = MeteredForward(decoding(use_case), metrics)
+    return lambda value, origin: metered(ConsumedMessage(origin, None, value))
 
 
 def payload(request_id: str) -> bytes:

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from adapters.memory.clock import ManualClock
 from adapters.memory.third_party import InMemoryTokenIssuer
 from domain.model.errors import TokenRefused, TokenUnavailable
+from domain.model.retry import RetryPolicy
 from domain.services.tokens import TokenCache
 
 BACKOFF_BASE_S = 0.1
@@ -19,9 +20,7 @@ def token_cache(issuer, clock, skew_s=30.0, max_attempts=5):
         issuer,
         clock,
         expiry_skew_s=skew_s,
-        max_attempts=max_attempts,
-        backoff_base_s=BACKOFF_BASE_S,
-        backoff_max_s=BACKOFF_MAX_S,
+        retry=RetryPolicy(BACKOFF_BASE_S, BACKOFF_MAX_S, max_attempts),
     )
 
 

@@ -6,24 +6,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-
-@dataclass(frozen=True, order=True)
-class TopicPartition:
-    topic: str
-    partition: int
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a message was read."""
-
-    topic: str
-    partition: int
-    offset: int
-
-    @property
-    def topic_partition(self) -> TopicPartition:
-        return TopicPartition(self.topic, self.partition)
+from ports.messages import Origin, TopicPartition
 
 
 @dataclass
