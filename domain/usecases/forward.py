@@ -83,23 +83,23 @@ class ForwardRequest:
 
     def _deliver(self, request: ThreeRequest) -> ForwardOutcome:
         attempts = 0
-        token_renewed = False
+        refreshed = False  # this send uses the token fetched after the last send's was refused
+        failure: Exception
         while True:
             attempts += 1
             try:
                 self._send_once(request)
             except ThirdPartyUnauthorized as exc:
-                if token_renewed:
+                if refreshed:
                     reason = f"the third party rejected a freshly issued token: {exc}"
                     return DeadLetter(request.id, DeadLetterCause.REJECTED, reason, attempts)
-                token_renewed = True
-                failure: Exception = exc
+                refreshed, failure = True, exc
             except ThirdPartyRejected as exc:
                 return DeadLetter(request.id, DeadLetterCause.REJECTED, str(exc), attempts)
             except TokenUnavailable as exc:
                 return DeadLetter(request.id, DeadLetterCause.RETRIES_EXHAUSTED, f"no access token: {exc}", attempts)
             except ThirdPartyUnavailable as exc:
-                failure = exc
+                refreshed, failure = False, exc
                 self._pause(request, attempts, exc)
             else:
                 return Forwarded(request.id, attempts)

@@ -190,6 +190,45 @@ def test_a_fresh_token_rejected_again_dead_letters(world):
     assert world.stored(request_id).status is RequestStatus.FAILED
 
 
+def test_a_second_401_refreshes_again_when_its_token_was_not_the_one_just_fetched(world):
+    """401 (token A, refreshed to B), 503 with B, 401 with B: B already served a send that was not
+    refused for it, so it is refreshed again rather than taken for a freshly issued token refused."""
+    request_id, payload = world.publish()
+    unauthorized = ThirdPartyUnauthorized("the third party answered 401 Unauthorized")
+    world.third_party.fail_next(1, unauthorized)
+    world.third_party.fail_next(1, ThirdPartyUnavailable("the third party answered 503 Service Unavailable"))
+    world.third_party.fail_next(1, unauthorized)
+
+    outcome = world.forward(payload, ORIGIN)
+
+    assert outcome == Forwarded(request_id, attempts=4)
+    assert world.issuer.fetches == 3
+    assert world.stored(request_id).status is RequestStatus.FORWARDED
+
+
+def test_rejected_tokens_never_cost_more_sends_than_the_attempts(world):
+    request_id, payload = world.publish()
+    world.third_party.fail_next(1, ThirdPartyUnauthorized("the third party answered 401 Unauthorized"))
+    world.third_party.fail_next(MAX_ATTEMPTS, ThirdPartyUnavailable("the third party answered 503"))
+
+    outcome = world.forward(payload, ORIGIN)
+
+    assert isinstance(outcome, DeadLetter)
+    assert (outcome.cause, outcome.attempts) == (DeadLetterCause.RETRIES_EXHAUSTED, MAX_ATTEMPTS)
+    assert world.third_party.attempts == MAX_ATTEMPTS
+
+
+def test_the_source_in_the_metadata_comes_from_configuration():
+    world = World()
+    world.use_case = ForwardRequest(
+        world.unit_of_work, TokenCache(world.issuer, world.clock), world.third_party, world.clock, source="cruncan-grpc"
+    )
+
+    world.forward(world.publish()[1], ORIGIN)
+
+    assert [request.metadata["source"] for request in world.third_party.received] == ["cruncan-grpc"]
+
+
 def test_an_exhausted_budget_dead_letters_with_the_attempt_count(world):
     request_id, payload = world.publish()
     world.third_party.fail_next(MAX_ATTEMPTS, ThirdPartyUnavailable("the third party answered 502 Bad Gateway"))
