@@ -13,13 +13,12 @@ Limits (enforced by `OneRequest.from_json`, published in the OpenAPI document):
 from __future__ import annotations
 
 import enum
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from domain.model.errors import InvalidRequest
+from domain.model.json_fields import expect_object, expect_string
 
 USER_ID_MAX = 128
 PROMPT_MAX = 10_000
@@ -43,11 +42,11 @@ class OneRequest:
     @classmethod
     def from_json(cls, body: object) -> OneRequest:
         """Validate a decoded JSON document; raises `InvalidRequest` naming the field."""
-        fields = _expect_object(body, "body", {"user_id", "prompt", "data"}, required={"user_id"})
-        user_id = _expect_string(fields["user_id"], "user_id", maximum=USER_ID_MAX)
+        fields = expect_object(body, "body", {"user_id", "prompt", "data"}, required={"user_id"})
+        user_id = expect_string(fields["user_id"], "user_id", maximum=USER_ID_MAX)
         if not user_id.strip():
             raise InvalidRequest("user_id", "must not be empty")
-        prompt = _expect_string(fields.get("prompt", ""), "prompt", maximum=PROMPT_MAX)
+        prompt = expect_string(fields.get("prompt", ""), "prompt", maximum=PROMPT_MAX)
         raw_data = fields.get("data", [])
         if not isinstance(raw_data, list):
             raise InvalidRequest("data", "must be an array")
@@ -65,45 +64,11 @@ class OneRequest:
 
 def _data_item(item: object, index: int) -> DataItem:
     where = f"data[{index}]"
-    fields = _expect_object(item, where, {"key", "value"}, required={"key", "value"})
-    key = _expect_string(fields["key"], f"{where}.key", maximum=KEY_MAX)
+    fields = expect_object(item, where, {"key", "value"}, required={"key", "value"})
+    key = expect_string(fields["key"], f"{where}.key", maximum=KEY_MAX)
     if not key:
         raise InvalidRequest(f"{where}.key", "must not be empty")
-    return DataItem(key=key, value=_expect_string(fields["value"], f"{where}.value", maximum=VALUE_MAX))
-
-
-def _expect_object(value: object, where: str, allowed: set[str], required: set[str]) -> Mapping[str, object]:
-    if not isinstance(value, dict):
-        raise InvalidRequest(where, "must be a JSON object")
-    unknown = sorted(set(value) - allowed)
-    if unknown:
-        raise InvalidRequest(_member(where, unknown[0]), "is not a known field")
-    for name in sorted(required):
-        if name not in value:
-            prefix = "" if where == "body" else f"{where}."
-            raise InvalidRequest(f"{prefix}{name}", "is required")
-    return value
-
-
-def _member(where: str, name: str) -> str:
-    """The JSON path of member `name`: `data[0].key`, or `body["odd name"]` when it is not a plain name."""
-    if name.isidentifier():
-        return name if where == "body" else f"{where}.{name}"
-    return f"{where}[{json.dumps(name)}]"
-
-
-def _expect_string(value: object, where: str, maximum: int) -> str:
-    if not isinstance(value, str):
-        raise InvalidRequest(where, "must be a string")
-    if len(value) > maximum:
-        raise InvalidRequest(where, f"must be at most {maximum} characters")
-    if "\x00" in value:
-        raise InvalidRequest(where, "must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidRequest(where, "must be valid Unicode (no lone surrogates)") from None
-    return value
+    return DataItem(key=key, value=expect_string(fields["value"], f"{where}.value", maximum=VALUE_MAX))
 
 
 class RequestStatus(enum.StrEnum):

@@ -207,7 +207,7 @@ def test_a_second_401_refreshes_again_when_its_token_was_not_the_one_just_fetche
 
 
 def test_rejected_tokens_never_cost_more_sends_than_the_attempts(world):
-    request_id, payload = world.publish()
+    _, payload = world.publish()
     world.third_party.fail_next(1, ThirdPartyUnauthorized("the third party answered 401 Unauthorized"))
     world.third_party.fail_next(MAX_ATTEMPTS, ThirdPartyUnavailable("the third party answered 503"))
 
