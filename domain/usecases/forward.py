@@ -35,13 +35,12 @@ def three_request(message: RequestMessage, source: str) -> ThreeRequest:
 class ForwardRequest:
     """Sends one request to the third party and records the outcome on the request.
 
-    Every send counts against `retry.attempts` (at least 1). A rejected token is invalidated
-    and the request sent again with a fresh one; `ThirdPartyUnavailable` is sent again after a
-    full-jitter backoff, never sooner than its `retry_after` (heeded up to `retry_after_max_s`).
-    A refusal, no token (`TokenUnavailable`: the token provider does its own retrying) or the
-    last attempt failing ends in a `DeadLetter`. So one call makes at most `retry.attempts`
-    sends and `retry.attempts` token requests. The request becomes `forwarded`, or `failed`
-    with the reason; a failure to record that raises `OutcomeNotRecorded` carrying the outcome.
+    Every send counts against `retry.attempts` (F). A refused token is invalidated and the
+    request sent again with a new one; `ThirdPartyUnavailable` is sent again after a full-jitter
+    backoff, never sooner than its `retry_after` (heeded up to `retry_after_max_s`). A refusal,
+    no token (the token provider retries the token API itself, T fetches at most) or the F-th
+    failure ends in a `DeadLetter`. Worst case per call: F sends and F x T token fetches (each
+    send asks for one token). A failure to record raises `OutcomeNotRecorded` with the outcome.
     """
 
     def __init__(
