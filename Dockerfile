@@ -14,6 +14,7 @@ COPY pyproject.toml README.md LICENSE ./
 COPY domain ./domain
 COPY ports ./ports
 COPY adapters ./adapters
+COPY runtime ./runtime
 COPY entrypoints ./entrypoints
 RUN pip install .
 
