@@ -12,7 +12,7 @@ from entrypoints.api.app import create_app
 from entrypoints.api.container import ApiContainer, build_container
 from entrypoints.api.server import WaitressServer
 from entrypoints.lifecycle import Service, run_until_signalled
-from entrypoints.runtime import BackgroundLoop
+from runtime.background import BackgroundLoop
 
 log = logging.getLogger(__name__)
 

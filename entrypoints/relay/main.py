@@ -10,7 +10,7 @@ from dependency_injector import providers
 from adapters.telemetry.providers import Telemetry
 from entrypoints.lifecycle import run_until_signalled
 from entrypoints.relay.container import build_container
-from entrypoints.runtime import BackgroundLoop
+from runtime.background import BackgroundLoop
 
 log = logging.getLogger(__name__)
 

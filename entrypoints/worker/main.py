@@ -9,9 +9,9 @@ from dependency_injector import providers
 
 from adapters.telemetry.providers import Telemetry
 from entrypoints.lifecycle import run_until_signalled
-from entrypoints.runtime import BackgroundLoop
 from entrypoints.settings import SettingsError, require, setting
 from entrypoints.worker.container import WorkerContainer, build_container
+from runtime.background import BackgroundLoop
 
 log = logging.getLogger(__name__)
 

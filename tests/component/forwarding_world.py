@@ -19,7 +19,6 @@ from domain.model.request import StoredRequest
 from domain.services.snowflake import SnowflakeIdGenerator
 from domain.usecases.ingest import IngestRequest
 from domain.usecases.relay import RelayOutbox
-from entrypoints.runtime import BackgroundLoop
 from entrypoints.settings import load_settings
 from entrypoints.worker.container import build_container
 from entrypoints.worker.main import consumer
@@ -27,6 +26,7 @@ from harness.kafka import read_messages
 from harness.postgres import query
 from harness.tansu import TansuBroker
 from harness.wiremock import WireMock, any_three_request, token_request, token_response
+from runtime.background import BackgroundLoop
 
 CLIENT_ID = "cruncan"
 CLIENT_SECRET = "component-secret"

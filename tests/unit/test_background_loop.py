@@ -1,6 +1,6 @@
 import threading
 
-from entrypoints.runtime import BackgroundLoop
+from runtime.background import BackgroundLoop
 
 
 def until_stopped(stop: threading.Event) -> None:
