@@ -4,11 +4,10 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Mapping, Sequence
 
-from domain.model.errors import CommitFailed, OutcomeNotRecorded, SourceUnavailable
-from domain.model.outcomes import DeadLetter, ForwardOutcome
+from domain.model.errors import CommitFailed, SourceUnavailable
+from domain.model.outcomes import DeadLetter
 from domain.model.retry import RetryPolicy
 from ports.messages import (
     ConsumedMessage,
@@ -22,12 +21,11 @@ from runtime.dead_letters import dead_letter_message
 from runtime.naming import origin_name, partition_name, partition_names, position_names
 from runtime.offsets import OffsetTracker
 from runtime.ownership import Ownership
+from runtime.persistence import OutcomeOf, Persistence, RecordOutcome
 from runtime.slots import Slots, Workers
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-RecordOutcome = Callable[[ForwardOutcome], None]
 DEFAULT_RETRY = RetryPolicy(base_s=0.5, max_s=30.0, attempts=0)
 
 
@@ -77,6 +75,7 @@ class ConsumeLoop(PartitionListener):
         self._tracker = OffsetTracker()
         self._slots = Slots(concurrency)
         self._ownership = Ownership()
+        self._persistence = Persistence(self._ownership, retry)
         self._last_commit = time.monotonic()
 
     def run(self, stop: threading.Event) -> None:
@@ -150,7 +149,9 @@ class ConsumeLoop(PartitionListener):
 
     def _process(self, message: ConsumedMessage, assignment: int) -> None:
         try:
-            outcome = self._persistently(_Outcome(message, self._handle, self._record), message, assignment, "handling")
+            outcome = self._persistence.run(
+                OutcomeOf(message, self._handle, self._record), message, assignment, "handling"
+            )
             if outcome is None:
                 return
             if isinstance(outcome, DeadLetter):
@@ -160,35 +161,13 @@ class ConsumeLoop(PartitionListener):
                     self._dead_letters.publish(letter)
                     return True
 
-                if self._persistently(publish, message, assignment, "dead-lettering") is None:
+                if self._persistence.run(publish, message, assignment, "dead-lettering") is None:
                     return
             self._tracker.finish(message.origin)
         except Exception:
             log.exception("unexpected error processing %s; it stays uncommitted", origin_name(message.origin))
         finally:
             self._slots.release()
-
-    def _persistently(self, action: Callable[[], T], message: ConsumedMessage, assignment: int, what: str) -> T | None:
-        """`action()`, tried again after each failure as `retry` allows, or None once the message is
-        no longer ours (or the attempts ran out: it stays uncommitted)."""
-        partition = message.origin.topic_partition
-        for failures in itertools.count(1):
-            if not self._ownership.owns(partition, assignment):
-                return None
-            try:
-                return action()
-            except Exception as exc:
-                if self._retry.exhausted(failures):
-                    log.error("%s %s failed %d times; giving up: %s", what, origin_name(message.origin), failures, exc)
-                    return None
-                delay = self._retry.ceiling(failures)
-                log.warning(
-                    "%s %s failed (%d in a row): %s; trying again in %.1f s",
-                    *(what, origin_name(message.origin), failures, exc, delay),
-                    exc_info=failures == 1,
-                )
-                self._ownership.wait_until_lost(partition, assignment, delay)
-        return None  # pragma: no cover - itertools.count never ends
 
     def _drain(self) -> None:
         deadline = time.monotonic() + self._drain_timeout_s
@@ -224,24 +203,3 @@ class ConsumeLoop(PartitionListener):
         self._tracker.committed(positions)
         log.debug("committed %s", position_names(positions))
         return True
-
-
-class _Outcome:
-    """One message's outcome: handled once; when only recording it failed, later calls record it
-    again instead of handling the message a second time."""
-
-    def __init__(self, message: ConsumedMessage, handle: MessageHandler, record: RecordOutcome) -> None:
-        self._message = message
-        self._handle = handle
-        self._record = record
-        self._unrecorded: ForwardOutcome | None = None
-
-    def __call__(self) -> ForwardOutcome:
-        if self._unrecorded is not None:
-            self._record(self._unrecorded)
-            return self._unrecorded
-        try:
-            return self._handle(self._message)
-        except OutcomeNotRecorded as exc:
-            self._unrecorded = exc.outcome
-            raise
