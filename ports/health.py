@@ -7,5 +7,6 @@ class Probe(Protocol):
     name: str
 
     def check(self) -> None:
-        """Returns if healthy; raises with a short reason otherwise."""
+        """Returns if healthy; otherwise raises the domain error of that dependency being down
+        (`StoreUnavailable`, `BrokerUnavailable`) with a short reason."""
         ...

@@ -4,6 +4,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from adapters.kafka.config import LIBRDKAFKA_LOG, client_config
+from domain.model.errors import BrokerUnavailable
 from ports.health import Probe
 
 
@@ -23,6 +24,6 @@ class KafkaProbe(Probe):
             metadata = admin.list_topics(timeout=self._timeout_s)
         except KafkaException as exc:
             error = exc.args[0]
-            raise ConnectionError(f"Kafka at {self._bootstrap_servers} unreachable: {error.str()}") from None
+            raise BrokerUnavailable(f"Kafka at {self._bootstrap_servers} unreachable: {error.str()}") from None
         if not metadata.brokers:
-            raise ConnectionError(f"Kafka at {self._bootstrap_servers} reports no brokers")
+            raise BrokerUnavailable(f"Kafka at {self._bootstrap_servers} reports no brokers")

@@ -32,6 +32,10 @@ class StoreUnavailable(CruncanError):
     """The request store cannot be reached; the caller may retry later."""
 
 
+class BrokerUnavailable(CruncanError):
+    """The message broker cannot be reached now; publishing and consuming may work again later."""
+
+
 class ClockMovedBackwards(CruncanError):
     """The clock went back further than the ID generator is willing to wait out."""
 

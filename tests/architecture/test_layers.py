@@ -58,6 +58,7 @@ def test_the_contracts_hold_on_the_code_as_it_is(copy_of_the_code):
         ("runtime/consume.py", "import adapters.memory.broker", "The runtime knows the ports"),
         ("runtime/relay.py", "import confluent_kafka", "The runtime knows the ports"),
         ("ports/messages.py", "import runtime.offsets", "standard library only"),
+        ("domain/usecases/record.py", "import domain.usecases.forward", "No use case imports another use case"),
         ("adapters/memory/broker.py", "import adapters.kafka", "Adapter packages do not know each other"),
         ("entrypoints/api/views.py", "import entrypoints.worker", "Entrypoints do not know each other"),
     ],

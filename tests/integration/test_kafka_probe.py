@@ -1,6 +1,7 @@
 import pytest
 
 from adapters.kafka.probe import KafkaProbe
+from domain.model.errors import BrokerUnavailable
 
 pytestmark = pytest.mark.kafka
 
@@ -14,7 +15,7 @@ def test_the_probe_fails_with_a_short_reason_while_the_broker_is_down_and_recove
 
     with (
         kafka_broker.outage(),
-        pytest.raises(ConnectionError, match=f"Kafka at {kafka_broker.bootstrap_servers} unreachable"),
+        pytest.raises(BrokerUnavailable, match=f"Kafka at {kafka_broker.bootstrap_servers} unreachable"),
     ):
         probe.check()
 
