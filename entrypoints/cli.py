@@ -15,6 +15,7 @@ from domain.model.errors import CruncanError
 from entrypoints.api import main as api
 from entrypoints.components import start_telemetry
 from entrypoints.demo import main as demo
+from entrypoints.grpc import main as rpc
 from entrypoints.migrate import main as migrate
 from entrypoints.relay import main as relay
 from entrypoints.settings import SettingsError, load_settings
@@ -31,6 +32,7 @@ def explained(exc: BaseException) -> str:
 
 COMMANDS: dict[str, tuple[Command, str]] = {
     "api": (api.run, "serve the ingestion API (and the outbox relay, unless relay.embedded is false)"),
+    "grpc": (rpc.run, "serve the ingestion API over gRPC (and the outbox relay, unless relay.embedded is false)"),
     "relay": (relay.run, "publish the transactional outbox to Kafka (for running relays apart from the API)"),
     "worker": (worker.run, "forward requests from Kafka to the third party, recording each outcome"),
     "migrate": (migrate.run, "apply the database migrations this release knows (idempotent, safe to run concurrently)"),
@@ -57,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, summary) in COMMANDS.items():
         parents = [common, serving] if name in {"api", "demo"} else [common]
-        commands.add_parser(name, parents=parents, help=summary, description=summary)
+        command = commands.add_parser(name, parents=parents, help=summary, description=summary)
+        if name == "grpc":
+            command.add_argument("--host", dest="grpc_host", help="address to listen on (grpc.host)")
+            command.add_argument("--port", dest="grpc_port", type=int, help="port to listen on (grpc.port)")
     return parser
 
 
@@ -68,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides.append(f"http.host={args.host}")
     if getattr(args, "port", None) is not None:
         overrides.append(f"http.port={args.port}")
+    if getattr(args, "grpc_host", None):
+        overrides.append(f"grpc.host={args.grpc_host}")
+    if getattr(args, "grpc_port", None) is not None:
+        overrides.append(f"grpc.port={args.grpc_port}")
     try:
         settings = load_settings(args.config, os.environ, overrides)
     except SettingsError as exc:

@@ -1,11 +1,14 @@
-"""Spans from the libraries themselves: Flask (server), psycopg2 (database), urllib3 (outbound HTTP)."""
+"""Spans from the libraries themselves: Flask and gRPC (server), psycopg2 (database), urllib3 (outbound HTTP)."""
 
 from __future__ import annotations
 
 import os
 
+import grpc
 from flask import Flask
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
+from opentelemetry.instrumentation.grpc import server_interceptor
+from opentelemetry.instrumentation.grpc.filters import any_of, health_check, negate, service_prefix
 from opentelemetry.instrumentation.psycopg2 import Psycopg2Instrumentor
 from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
 from opentelemetry.util.http import OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS, redact_url
@@ -33,6 +36,16 @@ def instrument_flask_app(app: Flask, telemetry: Telemetry) -> None:
         enable_commenter=False,
     )
     telemetry.on_shutdown(lambda: FlaskInstrumentor.uninstrument_app(app))  # type: ignore[no-untyped-call]
+
+
+def grpc_server_interceptors(telemetry: Telemetry) -> list[grpc.ServerInterceptor]:
+    """A SERVER span per RPC (health checks and reflection excluded), continuing the caller's trace from
+    its `traceparent` metadata; no metadata value (a bearer token) is recorded."""
+    if not telemetry.enabled:
+        return []
+    unobserved = any_of(health_check(), service_prefix("grpc.reflection."))
+    interceptor = server_interceptor(tracer_provider=telemetry.tracer_provider, filter_=negate(unobserved))  # type: ignore[no-untyped-call]
+    return [interceptor]
 
 
 def instrument_libraries(telemetry: Telemetry) -> None:

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from dependency_injector import containers, providers
+
+from adapters.telemetry.instrumentation import grpc_server_interceptors
+from adapters.telemetry.metered import MeteredIngest
+from adapters.telemetry.tracing import traced_unit_of_work
+from domain.usecases.ingest import IngestRequest
+from domain.usecases.query import GetRequest
+from entrypoints.components import Core, Messaging, Observability, Relaying, Storage
+from entrypoints.grpc.server import GrpcServer
+from entrypoints.grpc.service import InFlight, OneService
+
+
+class GrpcContainer(containers.DeclarativeContainer):
+    """Composition root of `cruncan grpc`: OneService, with the outbox relay embedded by default."""
+
+    config = providers.Configuration(strict=True)
+
+    observability = providers.Container(Observability, service_name="cruncan-grpc")
+    core = providers.Container(Core, config=config)
+    storage = providers.Container(Storage, config=config.storage)
+    messaging = providers.Container(Messaging, config=config.messaging)
+    relaying = providers.Container(
+        Relaying, config=config, clock=core.clock, storage=storage, messaging=messaging, observability=observability
+    )
+
+    traced_unit_of_work = providers.Singleton(
+        traced_unit_of_work, storage.unit_of_work.provider, observability.telemetry, db_system=storage.db_system
+    )
+    ingest = providers.Singleton(
+        MeteredIngest,
+        providers.Singleton(IngestRequest, uow=traced_unit_of_work, ids=core.ids, clock=core.clock),
+        observability.metrics,
+    )
+    get_request = providers.Singleton(GetRequest, uow=traced_unit_of_work)
+    service = providers.Singleton(OneService, ingest=ingest, query=get_request, in_flight=providers.Singleton(InFlight))
+    interceptors = providers.Callable(grpc_server_interceptors, telemetry=observability.telemetry)
+    server = providers.Singleton(
+        GrpcServer,
+        service=service,
+        host=config.grpc.host,
+        port=config.grpc.port,
+        threads=config.grpc.threads,
+        max_message_bytes=config.grpc.max_message_bytes,
+        interceptors=interceptors,
+    )

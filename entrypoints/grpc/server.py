@@ -1,0 +1,72 @@
+"""The gRPC server: OneService, the standard health service and server reflection, on one port.
+
+Shutdown follows the health protocol: every service turns NOT_SERVING first (so balancers and
+Kubernetes' gRPC probes stop sending), then the server refuses new RPCs and gives those in flight
+a grace period to finish."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from entrypoints.grpc.service import SERVICE_NAME, OneService
+
+log = logging.getLogger(__name__)
+
+
+class GrpcServer:
+    name = "grpc server"
+
+    def __init__(
+        self,
+        service: OneService,
+        *,
+        host: str,
+        port: int,
+        threads: int,
+        max_message_bytes: int,
+        interceptors: Sequence[grpc.ServerInterceptor] = (),
+    ) -> None:
+        self._service = service
+        self.host = host
+        self._server = grpc.server(
+            ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
+            interceptors=list(interceptors),
+            options=[
+                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.max_send_message_length", max_message_bytes),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        self.health = health.HealthServicer()
+        self._server.add_generic_rpc_handlers((service.handler(),))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server)
+        self.port = self._server.add_insecure_port(f"{host}:{port}")
+        if self.port == 0:
+            raise OSError(f"cannot listen for gRPC on {host}:{port}")
+
+    @property
+    def target(self) -> str:
+        """The address a client dials, `host:port`."""
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> None:
+        self._server.start()
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    def stop(self, timeout_s: float) -> bool:
+        """Turns health NOT_SERVING, refuses new RPCs, and waits up to `timeout_s` for those in flight
+        (cancelled after it). Returns whether every RPC in flight finished."""
+        self.health.enter_graceful_shutdown()
+        self._server.stop(grace=timeout_s).wait(timeout_s + 5)
+        unfinished = self._service.in_flight.count
+        if unfinished:
+            log.warning("stopped with %d RPC(s) still in flight after %.1f s", unfinished, timeout_s)
+        return unfinished == 0
