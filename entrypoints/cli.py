@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -40,6 +41,37 @@ COMMANDS: dict[str, tuple[Command, str]] = {
 }
 
 
+def _submit(args: argparse.Namespace, settings: providers.Configuration) -> int:
+    from entrypoints.grpc.client import CallFailed, get, pretty, submit
+
+    target = args.target or f"{settings.grpc.host()}:{settings.grpc.port()}"
+    try:
+        if args.get:
+            print(pretty(get(target, args.get, args.token)))
+        else:
+            body = json.loads(args.body)
+            if not isinstance(body, dict):
+                print("cruncan submit: the body must be a JSON object, as POST /one takes it", file=sys.stderr)
+                return 2
+            print(pretty({"request_id": submit(target, body, args.token)}))
+    except json.JSONDecodeError as exc:
+        print(f"cruncan submit: the body is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    except CallFailed as exc:
+        print(f"cruncan submit: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_submit(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    summary = "submit a request over gRPC (or read one back with --get ID), as a client program would"
+    command = commands.add_parser("submit", parents=[common], help=summary, description=summary)
+    command.add_argument("body", nargs="?", default="{}", help='the request as JSON, e.g. \'{"user_id": "u"}\'')
+    command.add_argument("--get", metavar="REQUEST_ID", help="read this request back instead of submitting")
+    command.add_argument("--target", help="host:port of the gRPC server (default: grpc.host:grpc.port)")
+    command.add_argument("--token", help="a bearer token, when the server has auth.enabled")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, help="a YAML file replacing the shipped settings.yaml")
@@ -63,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "grpc":
             command.add_argument("--host", dest="grpc_host", help="address to listen on (grpc.host)")
             command.add_argument("--port", dest="grpc_port", type=int, help="port to listen on (grpc.port)")
+    _add_submit(commands, common)
     return parser
 
 
@@ -82,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"cruncan: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "submit":
+        return _submit(args, settings)
     try:
         telemetry = start_telemetry(
             f"cruncan-{args.command}",

@@ -12,6 +12,7 @@ from entrypoints.api.container import ApiContainer
 from entrypoints.api.server import WaitressServer
 from entrypoints.components import Core, Messaging, Observability, Storage
 from entrypoints.demo.stand_in import create_stand_in_app
+from entrypoints.grpc.container import GrpcContainer
 from entrypoints.worker.container import WorkerContainer
 from ports.clock import Clock
 
@@ -66,7 +67,7 @@ def pointed_at(settings: dict[str, Any], url: str) -> dict[str, Any]:
 
 
 class DemoContainer(containers.DeclarativeContainer):
-    """Composition root of `cruncan demo`: the API (with its relay) and the worker on ONE in-memory
+    """Composition root of `cruncan demo`: the API (with its relay), OneService over gRPC and the worker on ONE in-memory
     storage, ONE in-memory messaging, one clock and one set of metrics; the worker reaches the stand-ins
     over HTTP at the address their server bound."""
 
@@ -81,6 +82,15 @@ class DemoContainer(containers.DeclarativeContainer):
 
     api = providers.Container(
         ApiContainer,
+        config=config,
+        telemetry=telemetry,
+        observability=observability,
+        core=core,
+        storage=storage,
+        messaging=messaging,
+    )
+    grpc = providers.Container(
+        GrpcContainer,
         config=config,
         telemetry=telemetry,
         observability=observability,

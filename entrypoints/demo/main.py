@@ -16,7 +16,7 @@ from entrypoints.worker.main import consumer
 STAND_IN_STOP_S = 5.0
 
 
-def instructions(url: str, stand_in_url: str) -> str:
+def instructions(url: str, stand_in_url: str, grpc_target: str) -> str:
     return "\n".join(
         [
             f"cruncan demo listening on {url} (everything in memory; Ctrl-C to stop)",
@@ -25,6 +25,10 @@ def instructions(url: str, stand_in_url: str) -> str:
             f"  curl -si -X POST {url}/one -H 'Content-Type: application/json' \\",
             """    -d '{"user_id": "user-1", "prompt": "hello", "data": [{"key": "k", "value": "v"}]}'""",
             f"  curl -s {url}/one/<request_id from the answer above>   # status: forwarded, a moment later",
+            f"gRPC (cruncan.one.v1.OneService, with reflection) on {grpc_target}:",
+            f"""  cruncan submit --target {grpc_target} '{{"user_id": "user-1", "prompt": "hello"}}'""",
+            f"""  grpcurl -plaintext -d '{{"user_id": "user-1", "prompt": "hello"}}' {grpc_target} """
+            "cruncan.one.v1.OneService/Submit",
         ]
     )
 
@@ -36,10 +40,11 @@ def run(settings: providers.Configuration, telemetry: Telemetry, announce: Calla
         stand_in = container.stand_in.server()
         forwarding, forwarding_timeout_s = consumer(container.worker())
         server, services = api_services(api)
+        rpc = container.grpc.server()
         everything: list[tuple[Service, float]] = [(stand_in, STAND_IN_STOP_S), (forwarding, forwarding_timeout_s)]
         clean = run_until_signalled(
-            [*everything, *services],
-            on_started=lambda: announce(instructions(server.url, stand_in.url)),
+            [*everything, *services, (rpc, container.config.grpc.shutdown_timeout_s())],
+            on_started=lambda: announce(instructions(server.url, stand_in.url, rpc.target)),
             still_running=lambda: forwarding.running,
         )
     finally:
