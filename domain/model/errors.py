@@ -110,3 +110,23 @@ class CommitFailed(CruncanError):
 
 class DeadLetterUnavailable(CruncanError):
     """The dead-letter queue did not acknowledge a message: it is not kept, and must be sent again."""
+
+
+class Unauthenticated(CruncanError):
+    """No bearer token came, or the one that came is not valid; `reason` says which check refused it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Forbidden(CruncanError):
+    """The token is valid but lacks `scope`."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"the token lacks the scope {scope!r}")
+        self.scope = scope
+
+
+class VerificationUnavailable(CruncanError):
+    """No signing keys could be had to verify a token with; asking again later may help."""

@@ -1,0 +1,1 @@
+"""Bearer-token verification: JWTs checked with PyJWT against keys from a JWKS URL."""
