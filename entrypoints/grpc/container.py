@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from dependency_injector import containers, providers
 
 from adapters.telemetry.instrumentation import grpc_server_interceptors
@@ -30,7 +32,13 @@ class GrpcContainer(containers.DeclarativeContainer):
     )
     ingest = providers.Singleton(
         MeteredIngest,
-        providers.Singleton(IngestRequest, uow=traced_unit_of_work, ids=core.ids, clock=core.clock),
+        providers.Singleton(
+            IngestRequest,
+            uow=traced_unit_of_work,
+            ids=core.ids,
+            clock=core.clock,
+            idempotency_window=providers.Factory(timedelta, seconds=config.idempotency.window_s),
+        ),
         observability.metrics,
     )
     get_request = providers.Singleton(GetRequest, uow=traced_unit_of_work)

@@ -10,11 +10,25 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from domain.model.errors import ClockMovedBackwards, InvalidRequest, RequestNotFound, StoreUnavailable
+from domain.model.errors import (
+    ClockMovedBackwards,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+    InvalidRequest,
+    RequestNotFound,
+    StoreUnavailable,
+)
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 1
 DETAILS_KEY = "grpc-status-details-bin"
+REQUEST_KEY = "request_key"
+DOMAIN = "cruncan"
+
+
+def error_info(reason: str) -> error_details_pb2.ErrorInfo:
+    return error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata={"field": REQUEST_KEY})
 
 
 def abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str, *details: object) -> NoReturn:
@@ -34,6 +48,17 @@ def abort_on(context: grpc.ServicerContext, exc: Exception) -> NoReturn:
         violation = error_details_pb2.BadRequest.FieldViolation(field=exc.field, description=exc.problem)
         bad_request = error_details_pb2.BadRequest(field_violations=[violation])
         abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc), bad_request)
+    if isinstance(exc, InvalidIdempotencyKey):
+        violation = error_details_pb2.BadRequest.FieldViolation(field=REQUEST_KEY, description=exc.problem)
+        bad_request = error_details_pb2.BadRequest(field_violations=[violation])
+        abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"{REQUEST_KEY}: {exc.problem}", bad_request)
+    if isinstance(exc, IdempotencyKeyReused):
+        message = "this request_key was already used with different fields"
+        abort(context, grpc.StatusCode.ALREADY_EXISTS, message, error_info("REQUEST_KEY_REUSED"))
+    if isinstance(exc, IdempotencyKeyInUse):
+        retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=RETRY_AFTER_S))
+        message = "a request with this request_key is still being stored; retry to get its answer"
+        abort(context, grpc.StatusCode.ABORTED, message, error_info("REQUEST_KEY_IN_USE"), retry)
     if isinstance(exc, RequestNotFound):
         abort(context, grpc.StatusCode.NOT_FOUND, str(exc))
     if isinstance(exc, StoreUnavailable | ClockMovedBackwards):

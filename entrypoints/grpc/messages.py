@@ -25,17 +25,19 @@ STATUSES = {
 }
 
 
-def submitted_body(raw: bytes) -> dict[str, object]:
-    """The JSON-shaped body of a serialized `SubmitRequest`; raises `InvalidRequest` if it cannot be one."""
+def submitted(raw: bytes) -> tuple[dict[str, object], str | None]:
+    """The JSON-shaped body of a serialized `SubmitRequest`, and its request key if it has one;
+    raises `InvalidRequest` if the bytes cannot be one."""
     submit = _parse(one_pb2.SubmitRequest, raw)
     _refuse_unknown(submit, "")
     for index, item in enumerate(submit.data):
         _refuse_unknown(item, f"data[{index}].")
-    return {
+    body: dict[str, object] = {
         "user_id": submit.user_id,
         "prompt": submit.prompt,
         "data": [{"key": item.key, "value": item.value} for item in submit.data],
     }
+    return body, submit.request_key or None
 
 
 def requested_id(raw: bytes) -> str:

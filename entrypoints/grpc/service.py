@@ -16,7 +16,7 @@ from domain.model.errors import RequestNotFound
 from domain.model.request import StoredRequest
 from entrypoints.grpc.errors import abort_on
 from entrypoints.grpc.gen import one_pb2
-from entrypoints.grpc.messages import get_response, requested_id, submitted_body
+from entrypoints.grpc.messages import get_response, requested_id, submitted
 
 SERVICE_NAME = one_pb2.DESCRIPTOR.services_by_name["OneService"].full_name
 REQUEST_ID = re.compile(r"[0-9]{1,20}")
@@ -47,7 +47,7 @@ class OneService:
     """Submit runs the ingest use case, Get the query: the same ones `POST /one` and `GET /one/{id}` run."""
 
     def __init__(
-        self, ingest: Callable[[object], str], query: Callable[[str], StoredRequest], in_flight: InFlight
+        self, ingest: Callable[[object, str | None], str], query: Callable[[str], StoredRequest], in_flight: InFlight
     ) -> None:
         self._ingest = ingest
         self._query = query
@@ -56,7 +56,8 @@ class OneService:
     def submit(self, raw: bytes, context: grpc.ServicerContext) -> one_pb2.SubmitResponse:
         with self.in_flight:
             try:
-                return one_pb2.SubmitResponse(request_id=self._ingest(submitted_body(raw)))
+                body, request_key = submitted(raw)
+                return one_pb2.SubmitResponse(request_id=self._ingest(body, request_key))
             except Exception as exc:  # every failure leaves as a status, never as a stack trace
                 abort_on(context, exc)
 

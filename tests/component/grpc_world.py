@@ -104,8 +104,10 @@ def running_grpc(dsn: str, *overrides: str, telemetry: object | None = None) -> 
 
 
 def submit_request(
-    user_id: str = "user-1", prompt: str = "hello", data: Sequence[tuple[str, str]] = (("k", "v"),)
+    user_id: str = "user-1",
+    prompt: str = "hello",
+    data: Sequence[tuple[str, str]] = (("k", "v"),),
+    request_key: str = "",
 ) -> Any:
-    return one_pb2.SubmitRequest(
-        user_id=user_id, prompt=prompt, data=[one_pb2.DataItem(key=k, value=v) for k, v in data]
-    )
+    items = [one_pb2.DataItem(key=k, value=v) for k, v in data]
+    return one_pb2.SubmitRequest(user_id=user_id, prompt=prompt, data=items, request_key=request_key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
@@ -204,3 +205,59 @@ def test_stopping_turns_health_not_serving_before_the_server_goes(clean_postgres
         stopping.join(10)
 
     assert seen == [health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING]
+
+
+def test_a_retry_with_the_same_request_key_gets_the_first_id_and_stores_nothing(grpc_api):
+    first = grpc_api.stub.Submit(submit_request(request_key="retry-1"), timeout=10)
+    again = grpc_api.stub.Submit(submit_request(request_key="retry-1"), timeout=10)
+
+    assert again.request_id == first.request_id
+    assert grpc_api.stored() == 1
+    assert grpc_api.outbox() == [first.request_id]
+
+
+def test_a_request_key_reused_with_other_fields_is_already_exists(grpc_api):
+    grpc_api.stub.Submit(submit_request(request_key="retry-2"), timeout=10)
+
+    with pytest.raises(grpc.RpcError) as refused:
+        grpc_api.stub.Submit(submit_request(request_key="retry-2", prompt="another prompt"), timeout=10)
+
+    code, status = status_of(refused.value)
+    assert code == grpc.StatusCode.ALREADY_EXISTS
+    info = detail(status, error_details_pb2.ErrorInfo)
+    assert (info.reason, info.domain, dict(info.metadata)) == (
+        "REQUEST_KEY_REUSED",
+        "cruncan",
+        {"field": "request_key"},
+    )
+    assert grpc_api.stored() == 1
+
+
+@pytest.mark.parametrize(
+    ("request_key", "problem"),
+    [("k" * 256, "must be at most 255 characters"), ("clé", "must be printable ASCII"), ("a\x00", "printable ASCII")],
+)
+def test_a_malformed_request_key_is_invalid_argument_naming_it(grpc_api, request_key, problem):
+    with pytest.raises(grpc.RpcError) as refused:
+        grpc_api.stub.Submit(submit_request(request_key=request_key), timeout=10)
+
+    [(field, description)] = violations(refused.value)
+    assert field == "request_key"
+    assert problem in description
+    assert grpc_api.stored() == 0
+
+
+def test_many_concurrent_retries_of_one_request_key_store_exactly_one_request(grpc_api):
+    def attempt(_: int) -> str:
+        try:
+            return grpc_api.stub.Submit(submit_request(request_key="concurrent"), timeout=20).request_id
+        except grpc.RpcError as exc:
+            return exc.code().name
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(attempt, range(32)))
+
+    [(request_id,)] = query(grpc_api.dsn, "SELECT req_id FROM request")
+    assert set(answers) <= {request_id, "ABORTED"}, answers
+    assert request_id in answers
+    assert grpc_api.stub.Submit(submit_request(request_key="concurrent"), timeout=10).request_id == request_id

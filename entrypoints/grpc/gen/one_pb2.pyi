@@ -32,14 +32,16 @@ class DataItem(_message.Message):
     def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class SubmitRequest(_message.Message):
-    __slots__ = ("user_id", "prompt", "data")
+    __slots__ = ("user_id", "prompt", "data", "request_key")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     prompt: str
     data: _containers.RepeatedCompositeFieldContainer[DataItem]
-    def __init__(self, user_id: _Optional[str] = ..., prompt: _Optional[str] = ..., data: _Optional[_Iterable[_Union[DataItem, _Mapping]]] = ...) -> None: ...
+    request_key: str
+    def __init__(self, user_id: _Optional[str] = ..., prompt: _Optional[str] = ..., data: _Optional[_Iterable[_Union[DataItem, _Mapping]]] = ..., request_key: _Optional[str] = ...) -> None: ...
 
 class SubmitResponse(_message.Message):
     __slots__ = ("request_id",)

@@ -29,6 +29,7 @@ class OneServiceStub:
     """Errors carry a google.rpc.Status in the `grpc-status-details-bin` trailer:
     INVALID_ARGUMENT with google.rpc.BadRequest naming the field (the same paths as the HTTP API's `field`),
     NOT_FOUND for an unknown request ID, UNAVAILABLE with google.rpc.RetryInfo while the store is down,
+    ALREADY_EXISTS / ABORTED for a request_key reused with other fields / still in flight,
     UNAUTHENTICATED / PERMISSION_DENIED when authentication is on, RESOURCE_EXHAUSTED for an oversized message.
     """
 
@@ -54,6 +55,7 @@ class OneServiceServicer:
     """Errors carry a google.rpc.Status in the `grpc-status-details-bin` trailer:
     INVALID_ARGUMENT with google.rpc.BadRequest naming the field (the same paths as the HTTP API's `field`),
     NOT_FOUND for an unknown request ID, UNAVAILABLE with google.rpc.RetryInfo while the store is down,
+    ALREADY_EXISTS / ABORTED for a request_key reused with other fields / still in flight,
     UNAUTHENTICATED / PERMISSION_DENIED when authentication is on, RESOURCE_EXHAUSTED for an oversized message.
     """
 
@@ -96,6 +98,7 @@ class OneService:
     """Errors carry a google.rpc.Status in the `grpc-status-details-bin` trailer:
     INVALID_ARGUMENT with google.rpc.BadRequest naming the field (the same paths as the HTTP API's `field`),
     NOT_FOUND for an unknown request ID, UNAVAILABLE with google.rpc.RetryInfo while the store is down,
+    ALREADY_EXISTS / ABORTED for a request_key reused with other fields / still in flight,
     UNAUTHENTICATED / PERMISSION_DENIED when authentication is on, RESOURCE_EXHAUSTED for an oversized message.
     """
 
