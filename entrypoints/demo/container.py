@@ -67,9 +67,9 @@ def pointed_at(settings: dict[str, Any], url: str) -> dict[str, Any]:
 
 
 class DemoContainer(containers.DeclarativeContainer):
-    """Composition root of `cruncan demo`: the API (with its relay), OneService over gRPC and the worker on ONE in-memory
-    storage, ONE in-memory messaging, one clock and one set of metrics; the worker reaches the stand-ins
-    over HTTP at the address their server bound."""
+    """Composition root of `cruncan demo`: the API (with its relay), OneService over gRPC and the worker on
+    ONE in-memory storage, ONE in-memory messaging, one clock and one set of metrics; the worker reaches the
+    stand-ins over HTTP at the address their server bound."""
 
     config = providers.Configuration(strict=True)
     telemetry: providers.Dependency[Telemetry] = providers.Dependency(instance_of=Telemetry)

@@ -6,6 +6,7 @@ from dependency_injector import containers, providers
 
 from adapters.telemetry.instrumentation import grpc_server_interceptors
 from adapters.telemetry.metered import MeteredIngest
+from adapters.telemetry.providers import Telemetry
 from adapters.telemetry.tracing import traced_unit_of_work
 from domain.usecases.ingest import IngestRequest
 from domain.usecases.query import GetRequest
@@ -18,8 +19,9 @@ class GrpcContainer(containers.DeclarativeContainer):
     """Composition root of `cruncan grpc`: OneService, with the outbox relay embedded by default."""
 
     config = providers.Configuration(strict=True)
+    telemetry: providers.Dependency[Telemetry] = providers.Dependency(instance_of=Telemetry)
 
-    observability = providers.Container(Observability, service_name="cruncan-grpc")
+    observability = providers.Container(Observability, telemetry=telemetry)
     core = providers.Container(Core, config=config)
     storage = providers.Container(Storage, config=config.storage)
     messaging = providers.Container(Messaging, config=config.messaging)
@@ -41,8 +43,8 @@ class GrpcContainer(containers.DeclarativeContainer):
         ),
         observability.metrics,
     )
-    get_request = providers.Singleton(GetRequest, uow=traced_unit_of_work)
-    service = providers.Singleton(OneService, ingest=ingest, query=get_request, in_flight=providers.Singleton(InFlight))
+    query = providers.Singleton(GetRequest, uow=traced_unit_of_work)
+    service = providers.Singleton(OneService, ingest=ingest, query=query, in_flight=providers.Singleton(InFlight))
     interceptors = providers.Callable(grpc_server_interceptors, telemetry=observability.telemetry)
     server = providers.Singleton(
         GrpcServer,
@@ -53,3 +55,10 @@ class GrpcContainer(containers.DeclarativeContainer):
         max_message_bytes=config.grpc.max_message_bytes,
         interceptors=interceptors,
     )
+
+
+def build_container(settings: providers.Configuration, telemetry: Telemetry) -> GrpcContainer:
+    """The gRPC entrypoint's container on a copy of `settings`, reporting to the process's `telemetry`."""
+    container = GrpcContainer(telemetry=telemetry)
+    container.config.from_dict(settings())
+    return container

@@ -7,21 +7,13 @@ from collections.abc import Callable
 
 from dependency_injector import providers
 
-from entrypoints.grpc.container import GrpcContainer
+from adapters.telemetry.providers import Telemetry
+from entrypoints.grpc.container import GrpcContainer, build_container
 from entrypoints.grpc.server import GrpcServer
 from entrypoints.lifecycle import Service, run_until_signalled
 from entrypoints.runtime import BackgroundLoop
 
 log = logging.getLogger(__name__)
-
-
-def build_container(settings: providers.Configuration, telemetry: object | None = None) -> GrpcContainer:
-    """The gRPC entrypoint's container on `settings`; telemetry stays disabled unless the process's own is given."""
-    container = GrpcContainer()
-    container.config.from_dict(settings())
-    if telemetry is not None:
-        container.observability.telemetry.override(telemetry)
-    return container
 
 
 def grpc_services(container: GrpcContainer) -> tuple[GrpcServer, list[tuple[Service, float]]]:
@@ -38,7 +30,7 @@ def grpc_services(container: GrpcContainer) -> tuple[GrpcServer, list[tuple[Serv
     return server, services
 
 
-def run(settings: providers.Configuration, telemetry: object, announce: Callable[[str], None] = log.info) -> int:
+def run(settings: providers.Configuration, telemetry: Telemetry, announce: Callable[[str], None] = log.info) -> int:
     container = build_container(settings, telemetry)
     try:
         server, services = grpc_services(container)

@@ -14,8 +14,10 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from psycopg2.extensions import make_dsn, parse_dsn
 
+from adapters.telemetry.providers import Telemetry
+from entrypoints.grpc.container import build_container
 from entrypoints.grpc.gen import one_pb2, one_pb2_grpc
-from entrypoints.grpc.main import build_container, grpc_services
+from entrypoints.grpc.main import grpc_services
 from entrypoints.grpc.server import GrpcServer
 from entrypoints.settings import load_settings
 from tests.support.postgres import query
@@ -74,7 +76,7 @@ def violations(error: grpc.RpcError) -> list[tuple[str, str]]:
 
 
 @contextmanager
-def running_grpc(dsn: str, *overrides: str, telemetry: object | None = None) -> Iterator[RunningGrpc]:
+def running_grpc(dsn: str, *overrides: str, telemetry: Telemetry | None = None) -> Iterator[RunningGrpc]:
     server_address = parse_dsn(dsn)
     with TcpProxy(server_address.get("host", "127.0.0.1"), int(server_address.get("port", "5432"))) as proxy:
         settings = load_settings(
@@ -90,7 +92,7 @@ def running_grpc(dsn: str, *overrides: str, telemetry: object | None = None) -> 
                 *overrides,
             ],
         )
-        container = build_container(settings, telemetry)
+        container = build_container(settings, telemetry or Telemetry.disabled("cruncan-grpc"))
         server, services = grpc_services(container)
         for service, _ in services:
             service.start()
