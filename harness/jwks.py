@@ -37,9 +37,10 @@ class SigningKey:
 
     @property
     def public_pem(self) -> bytes:
-        return self.private.public_key().public_bytes(
+        pem: bytes = self.private.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+        return pem
 
     def sign(self, claims: dict[str, Any], **header: Any) -> str:
         return jwt.encode(claims, self.private, algorithm=self.algorithm, headers={"kid": self.kid, **header})

@@ -236,7 +236,7 @@ def _keep_points(received: _Received, request: ExportMetricsServiceRequest) -> N
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 kind = metric.WhichOneof("data")
-                common = {"name": metric.name, "unit": metric.unit, "kind": kind, "resource": resource}
+                common: dict[str, Any] = {"name": metric.name, "unit": metric.unit, "kind": kind, "resource": resource}
                 if kind in {"sum", "gauge"}:
                     for point in getattr(metric, kind).data_points:
                         value = point.as_int if point.WhichOneof("value") == "as_int" else point.as_double

@@ -20,8 +20,8 @@ from entrypoints.grpc.gen import one_pb2, one_pb2_grpc
 from entrypoints.grpc.main import grpc_services
 from entrypoints.grpc.server import GrpcServer
 from entrypoints.settings import load_settings
-from tests.support.postgres import query
-from tests.support.tcp_proxy import TcpProxy
+from harness.postgres import query
+from harness.tcp_proxy import TcpProxy
 
 MAX_MESSAGE_BYTES = 16_384
 T = TypeVar("T")

@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from entrypoints.grpc.gen import one_pb2
+from harness.postgres import query
 from tests.component.grpc_world import (
     MAX_MESSAGE_BYTES,
     RunningGrpc,
@@ -23,7 +24,6 @@ from tests.component.grpc_world import (
     submit_request,
     violations,
 )
-from tests.support.postgres import query
 
 pytestmark = [pytest.mark.postgres]
 

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from domain.model.errors import InvalidRequest
 from domain.model.request import OneRequest
 from entrypoints.grpc.gen import one_pb2
+from harness.postgres import query
 from tests.component.grpc_world import RunningGrpc, running_grpc, status_of, violations
-from tests.support.postgres import query
 
 pytestmark = [pytest.mark.postgres]
 

@@ -9,8 +9,8 @@ import sys
 
 import urllib3
 
+from harness.polling import eventually
 from tests.e2e.conftest import ROOT
-from tests.support.polling import eventually
 
 GRPC_TARGET = re.compile(r"gRPC \(cruncan.one.v1.OneService, with reflection\) on ([\d.]+:\d+)")
 

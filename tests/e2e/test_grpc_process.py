@@ -9,8 +9,8 @@ import grpc
 import pytest
 
 from entrypoints.grpc.gen import one_pb2, one_pb2_grpc
-from tests.support.polling import eventually
-from tests.support.postgres import admin_connection, query
+from harness.polling import eventually
+from harness.postgres import admin_connection, query
 
 pytestmark = [pytest.mark.postgres]
 

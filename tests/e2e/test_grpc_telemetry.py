@@ -11,6 +11,8 @@ import grpc
 import pytest
 
 from entrypoints.grpc.gen import one_pb2, one_pb2_grpc
+from harness.otlp import OtlpReceiver
+from harness.polling import eventually
 from tests.component.forwarding_world import Pipeline
 from tests.e2e.test_telemetry import (
     ACCESS_TOKEN,
@@ -24,8 +26,6 @@ from tests.e2e.test_telemetry import (
     header,
     stop,
 )
-from tests.support.otlp import OtlpReceiver
-from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.wiremock]
 

@@ -13,7 +13,7 @@ from adapters.auth.jwks import JwksKeys
 from adapters.auth.verifier import PyJwtTokenVerifier
 from domain.model.errors import Unauthenticated, VerificationUnavailable
 from domain.model.principal import Principal
-from tests.support.jwks import AUDIENCE, ISSUER, JwksServer, claims, ec_key, hmac_signed_with, rsa_key, unsigned
+from harness.jwks import AUDIENCE, ISSUER, JwksServer, claims, ec_key, hmac_signed_with, rsa_key, unsigned
 
 ALGORITHMS = ("RS256", "ES256")
 RSA = rsa_key("rsa-1")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from adapters.auth.jwks import JwksKeys
 from adapters.auth.verifier import PyJwtTokenVerifier
 from domain.model.errors import Unauthenticated
-from tests.support.jwks import AUDIENCE, ISSUER, JwksServer, SigningKey, ec_key, hmac_signed_with, rsa_key, unsigned
+from harness.jwks import AUDIENCE, ISSUER, JwksServer, SigningKey, ec_key, hmac_signed_with, rsa_key, unsigned
 
 ALLOWED = ("RS256", "ES256")
 PUBLISHED = [rsa_key("published-rsa"), ec_key("published-ec"), rsa_key("published-ps", algorithm="PS256")]
