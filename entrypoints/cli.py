@@ -63,9 +63,9 @@ def _submit(args: argparse.Namespace, settings: providers.Configuration) -> int:
     return 0
 
 
-def _add_submit(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+def _add_submit(add_parser: Callable[..., argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     summary = "submit a request over gRPC (or read one back with --get ID), as a client program would"
-    command = commands.add_parser("submit", parents=[common], help=summary, description=summary)
+    command = add_parser("submit", parents=[common], help=summary, description=summary)
     command.add_argument("body", nargs="?", default="{}", help='the request as JSON, e.g. \'{"user_id": "u"}\'')
     command.add_argument("--get", metavar="REQUEST_ID", help="read this request back instead of submitting")
     command.add_argument("--target", help="host:port of the gRPC server (default: grpc.host:grpc.port)")
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "grpc":
             command.add_argument("--host", dest="grpc_host", help="address to listen on (grpc.host)")
             command.add_argument("--port", dest="grpc_port", type=int, help="port to listen on (grpc.port)")
-    _add_submit(commands, common)
+    _add_submit(commands.add_parser, common)
     return parser
 
 
