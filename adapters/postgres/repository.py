@@ -18,6 +18,7 @@ INSERT_REQUEST = PreparedInsert(
     RequestRow.req,
     RequestRow.status,
     RequestRow.failure_reason,
+    RequestRow.submitted_by,
 )
 _COLUMNS = (
     RequestRow.req_id,
@@ -26,6 +27,7 @@ _COLUMNS = (
     RequestRow.created_at,
     RequestRow.updated_at,
     RequestRow.failure_reason,
+    RequestRow.submitted_by,
 )
 
 
@@ -43,6 +45,7 @@ class PeeweeRequestRepository(RequestRepository):
                 req=request.body.to_json(),
                 status=request.status.value,
                 failure_reason=request.failure_reason,
+                submitted_by=request.submitted_by,
             )
         )
 
@@ -64,7 +67,7 @@ class PeeweeRequestRepository(RequestRepository):
 
 
 def _stored_request(row: tuple[Any, ...]) -> StoredRequest:
-    request_id, body, status, created_at, updated_at, failure_reason = row
+    request_id, body, status, created_at, updated_at, failure_reason, submitted_by = row
     return StoredRequest(
         request_id=request_id,
         body=OneRequest(
@@ -76,4 +79,5 @@ def _stored_request(row: tuple[Any, ...]) -> StoredRequest:
         created_at=created_at.astimezone(UTC),
         updated_at=updated_at.astimezone(UTC),
         failure_reason=failure_reason,
+        submitted_by=submitted_by,
     )

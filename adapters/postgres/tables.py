@@ -28,6 +28,7 @@ class RequestRow(Table):
     req = BinaryJSONField()
     status = TextField()
     failure_reason = TextField(null=True)
+    submitted_by = TextField(null=True)
 
     class Meta:
         table_name = "request"

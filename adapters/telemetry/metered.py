@@ -24,15 +24,15 @@ class MeteredIngest:
     """Counts every ingestion as handled, then succeeded (a retry answered from its key too) or
     failed (with `error.type`), and times it."""
 
-    def __init__(self, inner: Callable[[object, str | None], str], metrics: Metrics) -> None:
+    def __init__(self, inner: Callable[[object, str | None, str | None], str], metrics: Metrics) -> None:
         self._inner = inner
         self._metrics = metrics
 
-    def __call__(self, body: object, idempotency_key: str | None = None) -> str:
+    def __call__(self, body: object, idempotency_key: str | None = None, submitted_by: str | None = None) -> str:
         started = time.perf_counter()
         self._metrics.ingest_handled.add(1)
         try:
-            request_id = self._inner(body, idempotency_key)
+            request_id = self._inner(body, idempotency_key, submitted_by)
         except Exception as exc:
             error = {ERROR_TYPE: type(exc).__qualname__}
             self._metrics.ingest_failed.add(1, error)

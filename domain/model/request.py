@@ -107,6 +107,8 @@ class StoredRequest:
     created_at: datetime
     updated_at: datetime
     failure_reason: str | None = field(default=None)
+    # The subject of the bearer token it was submitted with; None when authentication is off.
+    submitted_by: str | None = field(default=None)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -114,6 +116,7 @@ class StoredRequest:
             "request": self.body.to_json(),
             "status": self.status.value,
             "failure_reason": self.failure_reason,
+            "submitted_by": self.submitted_by,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }

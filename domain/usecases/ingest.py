@@ -29,7 +29,7 @@ class IngestRequest:
         self._clock = clock
         self._window = idempotency_window
 
-    def __call__(self, body: object, idempotency_key: str | None = None) -> str:
+    def __call__(self, body: object, idempotency_key: str | None = None, submitted_by: str | None = None) -> str:
         """Raises `InvalidIdempotencyKey`, `InvalidRequest`, `IdempotencyKeyInUse` (the key's first
         request is still being stored) or `IdempotencyKeyReused` (the key came with another body)."""
         key = None if idempotency_key is None else validated_key(idempotency_key)
@@ -43,7 +43,9 @@ class IngestRequest:
                         raise IdempotencyKeyReused("this idempotency key was used with a different body")
                     return earlier.request_id
             request_id = self._ids.next_id()
-            stored = StoredRequest(request_id, request, RequestStatus.ACCEPTED, created_at=now, updated_at=now)
+            stored = StoredRequest(
+                request_id, request, RequestStatus.ACCEPTED, created_at=now, updated_at=now, submitted_by=submitted_by
+            )
             uow.requests.add(stored)
             uow.outbox.add(
                 OutboxMessage(key=request_id, payload=RequestMessage(request_id, request).encode(), created_at=now)

@@ -46,7 +46,7 @@ def record_foreign_migration(dsn: str, migration_id: str) -> None:
 
 
 def test_the_migrations_are_the_sql_files_in_order() -> None:
-    assert known_migrations() == ("0001.request", "0002.outbox", "0003.idempotency_key")
+    assert known_migrations() == ("0001.request", "0002.outbox", "0003.idempotency_key", "0004.submitted_by")
 
 
 def test_migrate_applies_what_is_missing_once(empty_database: Callable[[], str]) -> None:
