@@ -10,10 +10,12 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
+import grpc
 from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -77,10 +79,19 @@ class _Received:
     logs: list[ReceivedLog] = field(default_factory=list)
     payloads: list[bytes] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)
+    grpc_requests: dict[str, int] = field(default_factory=dict)
+
+
+GRPC_METHODS = {
+    "/opentelemetry.proto.collector.trace.v1.TraceService/Export": "/v1/traces",
+    "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export": "/v1/metrics",
+    "/opentelemetry.proto.collector.logs.v1.LogsService/Export": "/v1/logs",
+}
 
 
 class OtlpReceiver:
-    """Serves until `stop()`; every accessor returns a snapshot, `wait_for` polls for an outcome."""
+    """Serves OTLP over HTTP at `endpoint` and over gRPC at `grpc_endpoint` until `stop()`; what arrives by
+    either is kept under the HTTP path of its signal. Every accessor returns a snapshot, `wait_for` polls."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._changed = threading.Condition()
@@ -88,20 +99,29 @@ class OtlpReceiver:
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._serve, name="otlp-receiver", daemon=True)
+        self._grpc = grpc.server(ThreadPoolExecutor(max_workers=4, thread_name_prefix="otlp-grpc"))
+        self._grpc.add_generic_rpc_handlers((_GrpcExports(self),))
+        self._grpc_port = self._grpc.add_insecure_port(f"{host}:0")
 
     @property
     def endpoint(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    @property
+    def grpc_endpoint(self) -> str:
+        return f"http://{self._server.server_address[0]!s}:{self._grpc_port}"
+
     def start(self) -> OtlpReceiver:
         self._thread.start()
+        self._grpc.start()
         return self
 
     def _serve(self) -> None:
         self._server.serve_forever(poll_interval=0.05)
 
     def stop(self) -> None:
+        self._grpc.stop(grace=None)
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
@@ -150,7 +170,12 @@ class OtlpReceiver:
                     )
                 self._changed.wait(remaining)
 
-    def accept(self, path: str, payload: bytes) -> Message:
+    def grpc_requests(self, path: str) -> int:
+        """How many export requests for the signal of `path` came over gRPC."""
+        with self._changed:
+            return self._received.grpc_requests.get(path, 0)
+
+    def accept(self, path: str, payload: bytes, over_grpc: bool = False) -> Message:
         decoders: dict[str, Callable[[bytes], tuple[Message, Callable[[_Received, Any], None]]]] = {
             "/v1/traces": lambda raw: (ExportTraceServiceRequest.FromString(raw), _keep_spans),
             "/v1/metrics": lambda raw: (ExportMetricsServiceRequest.FromString(raw), _keep_points),
@@ -161,6 +186,8 @@ class OtlpReceiver:
             keep(self._received, request)
             self._received.payloads.append(payload)
             self._received.requests[path] = self._received.requests.get(path, 0) + 1
+            if over_grpc:
+                self._received.grpc_requests[path] = self._received.grpc_requests.get(path, 0) + 1
             self._changed.notify_all()
         responses: dict[str, Message] = {
             "/v1/traces": ExportTraceServiceResponse(),
@@ -168,6 +195,22 @@ class OtlpReceiver:
             "/v1/logs": ExportLogsServiceResponse(),
         }
         return responses[path]
+
+
+class _GrpcExports(grpc.GenericRpcHandler):
+    """The three OTLP collector services' `Export`, each handing the raw request to the receiver."""
+
+    def __init__(self, receiver: OtlpReceiver) -> None:
+        self._receiver = receiver
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        path = GRPC_METHODS.get(handler_call_details.method)
+        if path is None:
+            return None
+        return grpc.unary_unary_rpc_method_handler(
+            lambda raw, _context: self._receiver.accept(path, raw, over_grpc=True),
+            response_serializer=lambda reply: reply.SerializeToString(),
+        )
 
 
 def _handler_for(receiver: OtlpReceiver) -> type[BaseHTTPRequestHandler]:

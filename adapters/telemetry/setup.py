@@ -8,11 +8,14 @@ import os
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
-from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
@@ -31,8 +34,14 @@ from adapters.telemetry.redaction import Redactor
 
 log = logging.getLogger(__name__)
 
-PROTOCOL = "http/protobuf"
+HTTP, GRPC = "http/protobuf", "grpc"
+PROTOCOLS = (HTTP, GRPC)
 SIGNAL_PATHS = {"traces": "v1/traces", "metrics": "v1/metrics", "logs": "v1/logs"}
+DEFAULT_ENDPOINTS = {HTTP: "http://localhost:4318", GRPC: "http://localhost:4317"}
+EXPORTERS: dict[str, dict[str, type[Any]]] = {
+    HTTP: {"traces": HttpSpanExporter, "metrics": HttpMetricExporter, "logs": HttpLogExporter},
+    GRPC: {"traces": GrpcSpanExporter, "metrics": GrpcMetricExporter, "logs": GrpcLogExporter},
+}
 
 
 class TelemetryConfigError(ValueError):
@@ -52,7 +61,8 @@ def configure_telemetry(
     """Sets up this process's telemetry from the standard `OTEL_*` variables and returns it.
 
     - `OTEL_SDK_DISABLED=true`: no SDK at all; the API's no-op providers, console logs only.
-    - A signal is exported over OTLP http/protobuf when `OTEL_EXPORTER_OTLP_ENDPOINT` or its
+    - A signal is exported over OTLP (http/protobuf, or grpc as `OTEL_EXPORTER_OTLP[_<SIGNAL>]_PROTOCOL`
+      says) when `OTEL_EXPORTER_OTLP_ENDPOINT` or its
       `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT` is set, or `OTEL_<SIGNAL>_EXPORTER=otlp` asks for the
       default endpoint; `OTEL_<SIGNAL>_EXPORTER=none` turns it off. With no endpoint nothing is
       exported (no connection attempts), yet spans still carry IDs into logs and messages.
@@ -70,9 +80,9 @@ def configure_telemetry(
         exports = OtlpExports.from_environment()
         telemetry = sdk_telemetry(
             service_resource(service_name, service_version, environment),
-            span_processors=[BatchSpanProcessor(OTLPSpanExporter())] if exports.traces else [],
-            metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())] if exports.metrics else [],
-            log_processors=[BatchLogRecordProcessor(OTLPLogExporter())] if exports.logs else [],
+            span_processors=[BatchSpanProcessor(exports.exporter("traces"))] if exports.traces else [],
+            metric_readers=[PeriodicExportingMetricReader(exports.exporter("metrics"))] if exports.metrics else [],
+            log_processors=[BatchLogRecordProcessor(exports.exporter("logs"))] if exports.logs else [],
             redactor=redactor,
         )
         destinations = exports.describe()
@@ -97,22 +107,31 @@ def service_resource(service_name: str, service_version: str, environment: str) 
 
 @dataclass(frozen=True)
 class OtlpExports:
-    """Which signals go out over OTLP, decided from the environment alone."""
+    """Which signals go out over OTLP, and by which protocol (None: not exported), decided from the environment."""
 
-    traces: bool
-    metrics: bool
-    logs: bool
+    traces: str | None
+    metrics: str | None
+    logs: str | None
 
     @classmethod
     def from_environment(cls) -> OtlpExports:
         return cls(traces=_exported("traces"), metrics=_exported("metrics"), logs=_exported("logs"))
 
+    def exporter(self, signal: str) -> Any:
+        """The exporter of `signal` for its protocol; it reads its endpoint and options from `OTEL_*` itself."""
+        protocol: str = getattr(self, signal)
+        return EXPORTERS[protocol][signal]()
+
     def describe(self) -> str:
-        sent = [f"{signal} to {redact_url(_endpoint(signal))}" for signal in SIGNAL_PATHS if getattr(self, signal)]
+        sent = [
+            f"{signal} to {redact_url(_endpoint(signal, protocol))} ({protocol})"
+            for signal in SIGNAL_PATHS
+            if (protocol := getattr(self, signal))
+        ]
         return ", ".join(sent) if sent else "console logs only (no OTEL_EXPORTER_OTLP_ENDPOINT)"
 
 
-def _exported(signal: str) -> bool:
+def _exported(signal: str) -> str | None:
     variable = f"OTEL_{signal.upper()}_EXPORTER"
     chosen = {name.strip().lower() for name in os.environ.get(variable, "").split(",") if name.strip()}
     if chosen - {"otlp", "none"}:
@@ -123,18 +142,20 @@ def _exported(signal: str) -> bool:
         wanted = False
     else:
         wanted = bool(_env(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT") or _env("OTEL_EXPORTER_OTLP_ENDPOINT"))
-    protocol = _env(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL") or _env("OTEL_EXPORTER_OTLP_PROTOCOL") or PROTOCOL
-    if wanted and protocol != PROTOCOL:
-        raise TelemetryConfigError(f"OTLP protocol {protocol!r} for {signal}: only {PROTOCOL!r} is supported")
-    return wanted
+    protocol = _env(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL") or _env("OTEL_EXPORTER_OTLP_PROTOCOL") or HTTP
+    if wanted and protocol not in PROTOCOLS:
+        supported = " and ".join(repr(name) for name in PROTOCOLS)
+        raise TelemetryConfigError(f"OTLP protocol {protocol!r} for {signal}: only {supported} are supported")
+    return protocol if wanted else None
 
 
-def _endpoint(signal: str) -> str:
+def _endpoint(signal: str, protocol: str) -> str:
+    """Where the exporter sends `signal`: a gRPC exporter dials the base endpoint, an HTTP one posts to a path."""
     specific = _env(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
     if specific:
         return specific
-    base = _env("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318"
-    return f"{base.removesuffix('/')}/{SIGNAL_PATHS[signal]}"
+    base = _env("OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_ENDPOINTS[protocol]
+    return base if protocol == GRPC else f"{base.removesuffix('/')}/{SIGNAL_PATHS[signal]}"
 
 
 def _env(name: str) -> str:

@@ -76,6 +76,40 @@ def test_traces_metrics_and_logs_reach_an_otlp_receiver(otlp_receiver, started, 
     assert [(record.trace_id, record.severity) for record in logs] == [(trace_id, "INFO")]
 
 
+def test_with_the_grpc_protocol_every_signal_reaches_the_receiver_over_grpc(otlp_receiver, started, clean_environment):
+    clean_environment.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_receiver.grpc_endpoint)
+    clean_environment.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    telemetry = started("cruncan-grpc")
+
+    trace_id = emit_one_of_each(telemetry)
+    telemetry.shutdown()
+
+    [span] = otlp_receiver.wait_for(lambda: otlp_receiver.spans_by_trace(trace_id), what="the span over gRPC")
+    assert span.resource["service.name"] == "cruncan-grpc"
+    [point] = otlp_receiver.wait_for(lambda: otlp_receiver.points("cruncan.test.calls"), what="the counter over gRPC")
+    assert point.value == 3
+    otlp_receiver.wait_for(
+        lambda: [r for r in otlp_receiver.logs() if r.trace_id == trace_id], what="the log record over gRPC"
+    )
+    assert [otlp_receiver.grpc_requests(path) > 0 for path in ("/v1/traces", "/v1/metrics", "/v1/logs")] == [True] * 3
+
+
+def test_one_signal_may_use_grpc_while_the_others_use_http(otlp_receiver, started, clean_environment, console):
+    clean_environment.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_receiver.endpoint)
+    clean_environment.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", otlp_receiver.grpc_endpoint)
+    clean_environment.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
+    telemetry = started("cruncan-api")
+
+    trace_id = emit_one_of_each(telemetry)
+    telemetry.shutdown()
+
+    otlp_receiver.wait_for(lambda: otlp_receiver.spans_by_trace(trace_id), what="the span")
+    assert otlp_receiver.grpc_requests("/v1/traces") > 0
+    assert otlp_receiver.grpc_requests("/v1/metrics") == 0
+    assert otlp_receiver.requests("/v1/metrics") > 0
+    assert f"traces to {otlp_receiver.grpc_endpoint} (grpc)" in console.getvalue()
+
+
 def test_the_environment_names_the_service_and_overrides_resource_attributes(otlp_receiver, started, clean_environment):
     clean_environment.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_receiver.endpoint)
     clean_environment.setenv("OTEL_SERVICE_NAME", "cruncan-api-canary")
@@ -141,7 +175,7 @@ def test_without_an_endpoint_nothing_is_exported_yet_logs_carry_trace_ids(starte
     receiver = OtlpReceiver(port=4318).start()
     try:
         telemetry = started()
-        assert OtlpExports.from_environment() == OtlpExports(traces=False, metrics=False, logs=False)
+        assert OtlpExports.from_environment() == OtlpExports(traces=None, metrics=None, logs=None)
 
         trace_id = emit_one_of_each(telemetry)
         telemetry.shutdown()
@@ -177,8 +211,8 @@ def test_sdk_disabled_gives_the_no_op_api_and_console_logs(otlp_receiver, starte
 @pytest.mark.parametrize(
     ("variable", "value", "complaint"),
     [
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "only 'http/protobuf'"),
-        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json", "only 'http/protobuf'"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", "only 'http/protobuf' and 'grpc'"),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "thrift", "only 'http/protobuf' and 'grpc'"),
         ("OTEL_METRICS_EXPORTER", "prometheus", "only 'otlp' and 'none'"),
     ],
 )
