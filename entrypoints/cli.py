@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_, summary) in COMMANDS.items():
         parents = [common, serving] if name in {"api", "demo"} else [common]
         command = commands.add_parser(name, parents=parents, help=summary, description=summary)
+        if name == "demo":
+            command.add_argument(
+                "--auth",
+                action="store_true",
+                help="require bearer tokens, issued by the demo's stand-in (auth.enabled)",
+            )
         if name == "grpc":
             command.add_argument("--host", dest="grpc_host", help="address to listen on (grpc.host)")
             command.add_argument("--port", dest="grpc_port", type=int, help="port to listen on (grpc.port)")
@@ -106,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides.append(f"http.host={args.host}")
     if getattr(args, "port", None) is not None:
         overrides.append(f"http.port={args.port}")
+    if getattr(args, "auth", False):
+        overrides.append("auth.enabled=true")
     if getattr(args, "grpc_host", None):
         overrides.append(f"grpc.host={args.grpc_host}")
     if getattr(args, "grpc_port", None) is not None:

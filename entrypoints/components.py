@@ -13,6 +13,8 @@ from typing import Protocol, TypeVar
 from dependency_injector import containers, providers
 from playhouse.pool import PooledPostgresqlDatabase
 
+from adapters.auth.jwks import JwksKeys
+from adapters.auth.verifier import PyJwtTokenVerifier
 from adapters.kafka.probe import KafkaProbe
 from adapters.kafka.producer import KafkaPublisher
 from adapters.memory.broker import InMemoryBroker, InMemoryPublisher
@@ -24,6 +26,7 @@ from adapters.postgres.schema import migrate
 from adapters.postgres.signal import PostgresOutboxSignal
 from adapters.postgres.unit_of_work import PeeweeUnitOfWork
 from adapters.system import SystemClock, outbound_ipv4
+from adapters.telemetry.identity import record_subject
 from adapters.telemetry.instrumentation import instrument_libraries
 from adapters.telemetry.messaging import TracingPublisher
 from adapters.telemetry.metered import MeteredPublisher, outbox_backlog
@@ -34,6 +37,7 @@ from domain.model.retry import RetryPolicy
 from domain.model.snowflake import node_from_ipv4
 from domain.services.snowflake import SnowflakeIdGenerator
 from domain.usecases.relay import RelayOutbox
+from entrypoints.settings import SettingsError
 from ports.clock import Clock
 from ports.unit_of_work import UnitOfWorkFactory
 from runtime.relay import RelayLoop
@@ -163,6 +167,39 @@ class Messaging(containers.DeclarativeContainer):
         memory=providers.Singleton(InProcessProbe, name="broker"),
         kafka=providers.Singleton(KafkaProbe, bootstrap_servers=config.kafka.bootstrap_servers),
     )
+
+
+def required_auth_setting(value: str, key: str) -> str:
+    if not value:
+        raise SettingsError(f"setting auth.{key} is required when auth.enabled is true")
+    return value
+
+
+def algorithm_list(value: str) -> list[str]:
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+class Authentication(containers.DeclarativeContainer):
+    """Bearer-token verification for the entrypoints that serve requests (`auth` settings)."""
+
+    config = providers.Configuration(strict=True)
+
+    keys = providers.Singleton(
+        JwksKeys,
+        providers.Callable(required_auth_setting, config.jwks_url, "jwks_url"),
+        lifespan_s=config.jwks_lifespan_s,
+        cooldown_s=config.jwks_cooldown_s,
+        timeout_s=config.jwks_timeout_s,
+    )
+    verifier = providers.Singleton(
+        PyJwtTokenVerifier,
+        keys,
+        issuer=providers.Callable(required_auth_setting, config.issuer, "issuer"),
+        audience=providers.Callable(required_auth_setting, config.audience, "audience"),
+        algorithms=providers.Callable(algorithm_list, config.algorithms),
+        leeway_s=config.leeway_s,
+    )
+    record_subject = providers.Object(record_subject)
 
 
 class Core(containers.DeclarativeContainer):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from flask import Flask
 
 from entrypoints.api import views
+from entrypoints.api.auth import install_authentication
 from entrypoints.api.container import ApiContainer
 from entrypoints.api.errors import register_error_handlers
 
@@ -15,5 +16,8 @@ def create_app(container: ApiContainer) -> Flask:
     container.wire()
     app.register_blueprint(views.blueprint)
     register_error_handlers(app)
+    app.config["AUTH_ENABLED"] = container.config.auth.enabled()
+    if app.config["AUTH_ENABLED"]:
+        install_authentication(app, container.authentication.verifier(), container.authentication.record_subject())
     container.instrument_app(app)
     return app

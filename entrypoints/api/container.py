@@ -10,7 +10,7 @@ from adapters.telemetry.providers import Telemetry
 from adapters.telemetry.tracing import traced_unit_of_work
 from domain.usecases.ingest import IngestRequest
 from domain.usecases.query import GetRequest
-from entrypoints.components import Core, Messaging, Observability, Relaying, Storage
+from entrypoints.components import Authentication, Core, Messaging, Observability, Relaying, Storage
 
 
 class ApiContainer(containers.DeclarativeContainer):
@@ -45,6 +45,7 @@ class ApiContainer(containers.DeclarativeContainer):
         observability.metrics,
     )
     query = providers.Singleton(GetRequest, uow=traced_unit_of_work)
+    authentication = providers.Container(Authentication, config=config.auth)
     # Ready means able to accept: with the outbox, a broker outage delays publication but not ingestion.
     probes = providers.List(storage.probe)
     instrument_app = providers.Callable(instrument_flask_app, telemetry=observability.telemetry)

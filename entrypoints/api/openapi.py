@@ -7,6 +7,7 @@ from typing import Any
 
 from domain.model import idempotency
 from domain.model import request as rules
+from domain.model.principal import READ_SCOPE, SUBMIT_SCOPE
 from domain.model.request import RequestStatus
 from domain.model.snowflake import DIGITS
 
@@ -18,8 +19,25 @@ def _error(description: str) -> dict[str, Any]:
     }
 
 
+BEARER = "bearerAuth"
+
+
 @cache
-def openapi_document() -> dict[str, Any]:
+def openapi_document(authenticated: bool = False) -> dict[str, Any]:
+    """The document; with `authenticated`, `/one` and `/one/{request_id}` require a bearer token and scope."""
+    document = _document()
+    if authenticated:
+        for path, method, scope in (("/one", "post", SUBMIT_SCOPE), ("/one/{request_id}", "get", READ_SCOPE)):
+            operation = document["paths"][path][method]
+            operation["security"] = [{BEARER: [scope]}]
+            operation["responses"]["401"] = _error(
+                "No bearer token, or one that is not valid (`WWW-Authenticate` says why, RFC 6750)."
+            )
+            operation["responses"]["403"] = _error(f"The token lacks the scope `{scope}`.")
+    return document
+
+
+def _document() -> dict[str, Any]:
     request_id = {"type": "string", "pattern": f"^[0-9]{{{DIGITS}}}$", "examples": ["00000750110474519616"]}
     one_request = {
         "type": "object",
@@ -137,6 +155,18 @@ def openapi_document() -> dict[str, Any]:
             },
         },
         "components": {
+            "securitySchemes": {
+                BEARER: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": (
+                        "When the server runs with `auth.enabled`: a JWT from the configured issuer, signed with a"
+                        f" key of its JWKS, for the configured audience, with the scope `{SUBMIT_SCOPE}` to submit"
+                        f" and `{READ_SCOPE}` to read."
+                    ),
+                }
+            },
             "parameters": {
                 "IdempotencyKey": {
                     "name": "Idempotency-Key",
@@ -159,12 +189,24 @@ def openapi_document() -> dict[str, Any]:
                 "StoredRequest": {
                     "type": "object",
                     "additionalProperties": False,
-                    "required": ["request_id", "request", "status", "failure_reason", "created_at", "updated_at"],
+                    "required": [
+                        "request_id",
+                        "request",
+                        "status",
+                        "failure_reason",
+                        "submitted_by",
+                        "created_at",
+                        "updated_at",
+                    ],
                     "properties": {
                         "request_id": {"$ref": "#/components/schemas/RequestId"},
                         "request": {"$ref": "#/components/schemas/OneRequest"},
                         "status": {"type": "string", "enum": [status.value for status in RequestStatus]},
                         "failure_reason": {"type": ["string", "null"]},
+                        "submitted_by": {
+                            "type": ["string", "null"],
+                            "description": "The subject of the bearer token it was submitted with; null without.",
+                        },
                         "created_at": {"type": "string", "format": "date-time"},
                         "updated_at": {"type": "string", "format": "date-time"},
                     },

@@ -6,10 +6,11 @@ import json
 from collections.abc import Callable, Sequence
 
 from dependency_injector.wiring import Provide, inject
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from werkzeug.exceptions import UnsupportedMediaType
 
 from domain.usecases.query import GetRequest
+from entrypoints.api.auth import current_subject
 from entrypoints.api.container import ApiContainer
 from entrypoints.api.errors import error_response
 from entrypoints.api.openapi import openapi_document
@@ -24,7 +25,7 @@ IDEMPOTENCY_KEY = "Idempotency-Key"
 @blueprint.post("/one")
 @inject
 def post_one(
-    ingest: Callable[[object, str | None], str] = Provide[ApiContainer.ingest],
+    ingest: Callable[[object, str | None, str | None], str] = Provide[ApiContainer.ingest],
 ) -> tuple[Response, int] | tuple[Response, int, dict[str, str]]:
     if not request.is_json:
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {request.mimetype or 'none'!r}")
@@ -32,7 +33,7 @@ def post_one(
         body = json.loads(request.get_data())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return error_response(400, "malformed_json", f"the body is not valid JSON: {exc}")
-    request_id = ingest(body, request.headers.get(IDEMPOTENCY_KEY))
+    request_id = ingest(body, request.headers.get(IDEMPOTENCY_KEY), current_subject())
     return jsonify({"request_id": request_id}), 201, {"Location": url_for(".get_one", request_id=request_id)}
 
 
@@ -65,4 +66,4 @@ def readyz(probes: Sequence[Probe] = Provide[ApiContainer.probes]) -> tuple[Resp
 
 @blueprint.get("/openapi.json")
 def openapi() -> Response:
-    return jsonify(openapi_document())
+    return jsonify(openapi_document(authenticated=current_app.config.get("AUTH_ENABLED", False)))

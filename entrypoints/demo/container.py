@@ -11,6 +11,7 @@ from adapters.telemetry.providers import Telemetry
 from entrypoints.api.container import ApiContainer
 from entrypoints.api.server import WaitressServer
 from entrypoints.components import Core, Messaging, Observability, Storage
+from entrypoints.demo.issuer import ALGORITHM, AUDIENCE, JWKS_PATH, DemoIssuer
 from entrypoints.demo.stand_in import create_stand_in_app
 from entrypoints.grpc.container import GrpcContainer
 from entrypoints.worker.container import WorkerContainer
@@ -34,6 +35,7 @@ class StandInContainer(containers.DeclarativeContainer):
 
     issuer = providers.Singleton(InMemoryTokenIssuer, clock=clock)
     third_party = providers.Singleton(InMemoryThirdParty, issuer=issuer)
+    identity = providers.Singleton(DemoIssuer)
     app = providers.Singleton(
         create_stand_in_app,
         issuer,
@@ -41,6 +43,7 @@ class StandInContainer(containers.DeclarativeContainer):
         clock,
         client_id=config.token.client_id,
         client_secret=config.token.client_secret,
+        jwks=identity.provided.jwks,
     )
     server = providers.Singleton(stand_in_server, app, port=config.demo.stand_in_port)
 
@@ -55,6 +58,14 @@ def demo_settings(settings: dict[str, Any]) -> dict[str, Any]:
         "relay": {**settings["relay"], "embedded": True},
         "token": {**token, "client_secret": token["client_secret"] or secrets.token_urlsafe(16)},
     }
+
+
+def authenticated_by(settings: dict[str, Any], url: str) -> dict[str, Any]:
+    """`settings` trusting the stand-in at `url` as the token issuer, when `auth.enabled`."""
+    if not settings["auth"]["enabled"]:
+        return settings
+    issuer = {"jwks_url": f"{url}{JWKS_PATH}", "issuer": url, "audience": AUDIENCE, "algorithms": ALGORITHM}
+    return {**settings, "auth": {**settings["auth"], **issuer}}
 
 
 def pointed_at(settings: dict[str, Any], url: str) -> dict[str, Any]:
@@ -80,9 +91,10 @@ class DemoContainer(containers.DeclarativeContainer):
     messaging = providers.Container(Messaging, config=config.messaging)
     stand_in = providers.Container(StandInContainer, config=config, clock=core.clock)
 
+    serving_config = providers.Singleton(authenticated_by, config, stand_in.server.provided.url)
     api = providers.Container(
         ApiContainer,
-        config=config,
+        config=serving_config,
         telemetry=telemetry,
         observability=observability,
         core=core,
@@ -91,7 +103,7 @@ class DemoContainer(containers.DeclarativeContainer):
     )
     grpc = providers.Container(
         GrpcContainer,
-        config=config,
+        config=serving_config,
         telemetry=telemetry,
         observability=observability,
         core=core,

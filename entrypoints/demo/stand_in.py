@@ -8,7 +8,9 @@ import binascii
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import unquote_plus
 
 from flask import Flask, Response, jsonify, request
@@ -24,6 +26,7 @@ from domain.model.errors import (
 from domain.model.message import ThreeRequest
 from domain.model.request import OneRequest
 from domain.model.token import AccessToken
+from entrypoints.demo.issuer import JWKS_PATH
 from ports.clock import Clock
 from ports.third_party import ThirdPartyClient
 from ports.tokens import TokenClient
@@ -34,12 +37,23 @@ NEVER = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
 
 
 def create_stand_in_app(
-    issuer: TokenClient, third_party: ThirdPartyClient, clock: Clock, *, client_id: str, client_secret: str
+    issuer: TokenClient,
+    third_party: ThirdPartyClient,
+    clock: Clock,
+    *,
+    client_id: str,
+    client_secret: str,
+    jwks: Callable[[], dict[str, Any]],
 ) -> Flask:
     """Issues tokens from `issuer` to the one client it knows, and hands each `ThreeRequest` to
-    `third_party` with the bearer token it came with, logging what it received."""
+    `third_party` with the bearer token it came with, logging what it received. Also publishes `jwks()`,
+    the keys of the identity provider `cruncan demo --auth` stands in for."""
     app = Flask("cruncan-stand-in")
     app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    @app.get(JWKS_PATH)
+    def signing_keys() -> Response:
+        return jsonify(jwks())
 
     @app.post("/v2/oauth/token")
     def token() -> tuple[Response, int]:

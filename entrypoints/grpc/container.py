@@ -10,7 +10,8 @@ from adapters.telemetry.providers import Telemetry
 from adapters.telemetry.tracing import traced_unit_of_work
 from domain.usecases.ingest import IngestRequest
 from domain.usecases.query import GetRequest
-from entrypoints.components import Core, Messaging, Observability, Relaying, Storage
+from entrypoints.components import Authentication, Core, Messaging, Observability, Relaying, Storage
+from entrypoints.grpc.auth import current_subject, with_authentication
 from entrypoints.grpc.server import GrpcServer
 from entrypoints.grpc.service import InFlight, OneService
 
@@ -44,8 +45,21 @@ class GrpcContainer(containers.DeclarativeContainer):
         observability.metrics,
     )
     query = providers.Singleton(GetRequest, uow=traced_unit_of_work)
-    service = providers.Singleton(OneService, ingest=ingest, query=query, in_flight=providers.Singleton(InFlight))
-    interceptors = providers.Callable(grpc_server_interceptors, telemetry=observability.telemetry)
+    authentication = providers.Container(Authentication, config=config.auth)
+    service = providers.Singleton(
+        OneService,
+        ingest=ingest,
+        query=query,
+        in_flight=providers.Singleton(InFlight),
+        submitter=providers.Object(current_subject),
+    )
+    interceptors = providers.Callable(
+        with_authentication,
+        providers.Callable(grpc_server_interceptors, telemetry=observability.telemetry),
+        enabled=config.auth.enabled,
+        verifier=authentication.verifier.provider,
+        record_subject=authentication.record_subject,
+    )
     server = providers.Singleton(
         GrpcServer,
         service=service,

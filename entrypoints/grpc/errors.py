@@ -27,6 +27,10 @@ REQUEST_KEY = "request_key"
 DOMAIN = "cruncan"
 
 
+def retry_info(seconds: int) -> error_details_pb2.RetryInfo:
+    return error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=seconds))
+
+
 def error_info(reason: str) -> error_details_pb2.ErrorInfo:
     return error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata={"field": REQUEST_KEY})
 
@@ -56,14 +60,14 @@ def abort_on(context: grpc.ServicerContext, exc: Exception) -> NoReturn:
         message = "this request_key was already used with different fields"
         abort(context, grpc.StatusCode.ALREADY_EXISTS, message, error_info("REQUEST_KEY_REUSED"))
     if isinstance(exc, IdempotencyKeyInUse):
-        retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=RETRY_AFTER_S))
+        retry = retry_info(RETRY_AFTER_S)
         message = "a request with this request_key is still being stored; retry to get its answer"
         abort(context, grpc.StatusCode.ABORTED, message, error_info("REQUEST_KEY_IN_USE"), retry)
     if isinstance(exc, RequestNotFound):
         abort(context, grpc.StatusCode.NOT_FOUND, str(exc))
     if isinstance(exc, StoreUnavailable | ClockMovedBackwards):
         log.warning("answering UNAVAILABLE: %s", exc)
-        retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=RETRY_AFTER_S))
+        retry = retry_info(RETRY_AFTER_S)
         abort(context, grpc.StatusCode.UNAVAILABLE, str(exc) or "a dependency is unavailable", retry)
     log.error("unhandled error", exc_info=exc)
     abort(context, grpc.StatusCode.INTERNAL, "the server failed to handle the request")

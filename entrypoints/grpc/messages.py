@@ -60,6 +60,8 @@ def get_response(stored: StoredRequest) -> one_pb2.GetResponse:
     )
     if stored.failure_reason is not None:
         response.failure_reason = stored.failure_reason
+    if stored.submitted_by is not None:
+        response.submitted_by = stored.submitted_by
     return response
 
 

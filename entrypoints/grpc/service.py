@@ -47,17 +47,22 @@ class OneService:
     """Submit runs the ingest use case, Get the query: the same ones `POST /one` and `GET /one/{id}` run."""
 
     def __init__(
-        self, ingest: Callable[[object, str | None], str], query: Callable[[str], StoredRequest], in_flight: InFlight
+        self,
+        ingest: Callable[[object, str | None, str | None], str],
+        query: Callable[[str], StoredRequest],
+        in_flight: InFlight,
+        submitter: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._ingest = ingest
         self._query = query
+        self._submitter = submitter
         self.in_flight = in_flight
 
     def submit(self, raw: bytes, context: grpc.ServicerContext) -> one_pb2.SubmitResponse:
         with self.in_flight:
             try:
                 body, request_key = submitted(raw)
-                return one_pb2.SubmitResponse(request_id=self._ingest(body, request_key))
+                return one_pb2.SubmitResponse(request_id=self._ingest(body, request_key, self._submitter()))
             except Exception as exc:  # every failure leaves as a status, never as a stack trace
                 abort_on(context, exc)
 

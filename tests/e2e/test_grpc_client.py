@@ -70,3 +70,44 @@ def test_submit_explains_a_refusal_and_exits_non_zero(cruncan):
     assert unknown.returncode == 1
     assert "NOT_FOUND" in unknown.stderr
     assert demo.terminate() == 0
+
+
+TOKEN = re.compile(r"TOKEN=(\S+)")
+
+
+def test_demo_with_auth_prints_a_token_that_both_protocols_accept_and_refuses_without_it(cruncan):
+    demo = cruncan("demo", "--auth", "--port", "0", "--set", "demo.stand_in_port=0", "--set", "grpc.port=0")
+    url = demo.url()
+    target = demo.wait_for_line(GRPC_TARGET).group(1)
+    token = demo.wait_for_line(TOKEN).group(1)
+    http = urllib3.PoolManager()
+    body = {"user_id": "user-1", "prompt": "hello"}
+
+    anonymous = http.request("POST", f"{url}/one", json=body)
+    created = http.request("POST", f"{url}/one", json=body, headers={"Authorization": f"Bearer {token}"})
+    over_grpc = submit("--target", target, "--token", token, json.dumps(body))
+    refused_over_grpc = submit("--target", target, json.dumps(body))
+
+    assert anonymous.status == 401
+    assert created.status == 201
+    assert over_grpc.returncode == 0, over_grpc.stderr
+    read = submit("--target", target, "--token", token, "--get", json.loads(over_grpc.stdout)["request_id"])
+    assert json.loads(read.stdout)["submitted_by"] == "demo-user"
+    assert refused_over_grpc.returncode == 1
+    assert "UNAUTHENTICATED" in refused_over_grpc.stderr
+    assert http.request("GET", f"{url}/healthz").status == 200
+    assert demo.terminate() == 0
+
+
+def test_auth_enabled_without_an_issuer_stops_start_up_naming_the_setting():
+    result = subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli", "grpc", "--port", "0", "--set", "auth.enabled=true"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert "setting auth.jwks_url is required when auth.enabled is true" in result.stderr

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63runcan/one/v1/one.proto\x12\x0e\x63runcan.one.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"&\n\x08\x44\x61taItem\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"m\n\rSubmitRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12&\n\x04\x64\x61ta\x18\x03 \x03(\x0b\x32\x18.cruncan.one.v1.DataItem\x12\x13\n\x0brequest_key\x18\x04 \x01(\t\"$\n\x0eSubmitResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\" \n\nGetRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"U\n\nOneRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12&\n\x04\x64\x61ta\x18\x03 \x03(\x0b\x32\x18.cruncan.one.v1.DataItem\"\x8d\x02\n\x0bGetResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12+\n\x07request\x18\x02 \x01(\x0b\x32\x1a.cruncan.one.v1.OneRequest\x12-\n\x06status\x18\x03 \x01(\x0e\x32\x1d.cruncan.one.v1.RequestStatus\x12\x1b\n\x0e\x66\x61ilure_reason\x18\x04 \x01(\tH\x00\x88\x01\x01\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x11\n\x0f_failure_reason*\xa3\x01\n\rRequestStatus\x12\x1e\n\x1aREQUEST_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17REQUEST_STATUS_ACCEPTED\x10\x01\x12\x1c\n\x18REQUEST_STATUS_PUBLISHED\x10\x02\x12\x1c\n\x18REQUEST_STATUS_FORWARDED\x10\x03\x12\x19\n\x15REQUEST_STATUS_FAILED\x10\x04\x32\x95\x01\n\nOneService\x12G\n\x06Submit\x12\x1d.cruncan.one.v1.SubmitRequest\x1a\x1e.cruncan.one.v1.SubmitResponse\x12>\n\x03Get\x12\x1a.cruncan.one.v1.GetRequest\x1a\x1b.cruncan.one.v1.GetResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63runcan/one/v1/one.proto\x12\x0e\x63runcan.one.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"&\n\x08\x44\x61taItem\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"m\n\rSubmitRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12&\n\x04\x64\x61ta\x18\x03 \x03(\x0b\x32\x18.cruncan.one.v1.DataItem\x12\x13\n\x0brequest_key\x18\x04 \x01(\t\"$\n\x0eSubmitResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\" \n\nGetRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"U\n\nOneRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12&\n\x04\x64\x61ta\x18\x03 \x03(\x0b\x32\x18.cruncan.one.v1.DataItem\"\xb9\x02\n\x0bGetResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12+\n\x07request\x18\x02 \x01(\x0b\x32\x1a.cruncan.one.v1.OneRequest\x12-\n\x06status\x18\x03 \x01(\x0e\x32\x1d.cruncan.one.v1.RequestStatus\x12\x1b\n\x0e\x66\x61ilure_reason\x18\x04 \x01(\tH\x00\x88\x01\x01\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x0csubmitted_by\x18\x07 \x01(\tH\x01\x88\x01\x01\x42\x11\n\x0f_failure_reasonB\x0f\n\r_submitted_by*\xa3\x01\n\rRequestStatus\x12\x1e\n\x1aREQUEST_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17REQUEST_STATUS_ACCEPTED\x10\x01\x12\x1c\n\x18REQUEST_STATUS_PUBLISHED\x10\x02\x12\x1c\n\x18REQUEST_STATUS_FORWARDED\x10\x03\x12\x19\n\x15REQUEST_STATUS_FAILED\x10\x04\x32\x95\x01\n\nOneService\x12G\n\x06Submit\x12\x1d.cruncan.one.v1.SubmitRequest\x1a\x1e.cruncan.one.v1.SubmitResponse\x12>\n\x03Get\x12\x1a.cruncan.one.v1.GetRequest\x1a\x1b.cruncan.one.v1.GetResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cruncan.one.v1.one_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REQUESTSTATUS']._serialized_start=660
-  _globals['_REQUESTSTATUS']._serialized_end=823
+  _globals['_REQUESTSTATUS']._serialized_start=704
+  _globals['_REQUESTSTATUS']._serialized_end=867
   _globals['_DATAITEM']._serialized_start=77
   _globals['_DATAITEM']._serialized_end=115
   _globals['_SUBMITREQUEST']._serialized_start=117
@@ -45,7 +45,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ONEREQUEST']._serialized_start=300
   _globals['_ONEREQUEST']._serialized_end=385
   _globals['_GETRESPONSE']._serialized_start=388
-  _globals['_GETRESPONSE']._serialized_end=657
-  _globals['_ONESERVICE']._serialized_start=826
-  _globals['_ONESERVICE']._serialized_end=975
+  _globals['_GETRESPONSE']._serialized_end=701
+  _globals['_ONESERVICE']._serialized_start=870
+  _globals['_ONESERVICE']._serialized_end=1019
 # @@protoc_insertion_point(module_scope)

@@ -66,17 +66,19 @@ class OneRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., prompt: _Optional[str] = ..., data: _Optional[_Iterable[_Union[DataItem, _Mapping]]] = ...) -> None: ...
 
 class GetResponse(_message.Message):
-    __slots__ = ("request_id", "request", "status", "failure_reason", "created_at", "updated_at")
+    __slots__ = ("request_id", "request", "status", "failure_reason", "created_at", "updated_at", "submitted_by")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTED_BY_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     request: OneRequest
     status: RequestStatus
     failure_reason: str
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, request_id: _Optional[str] = ..., request: _Optional[_Union[OneRequest, _Mapping]] = ..., status: _Optional[_Union[RequestStatus, str]] = ..., failure_reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    submitted_by: str
+    def __init__(self, request_id: _Optional[str] = ..., request: _Optional[_Union[OneRequest, _Mapping]] = ..., status: _Optional[_Union[RequestStatus, str]] = ..., failure_reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., submitted_by: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,165 @@
+"""Bearer authentication on the HTTP API, served by waitress on Postgres, against a JWKS over real HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import urllib3
+
+from adapters.telemetry.providers import Telemetry
+from entrypoints.api.container import build_container
+from entrypoints.api.main import api_services
+from entrypoints.settings import load_settings
+from tests.support.jwks import AUDIENCE, ISSUER, JwksServer, claims, rsa_key, unsigned
+from tests.support.postgres import query
+
+pytestmark = [pytest.mark.postgres]
+
+KEY = rsa_key("http-auth")
+BODY = {"user_id": "user-1", "prompt": "hello"}
+
+
+@dataclass
+class AuthenticatedApi:
+    url: str
+    dsn: str
+    jwks: JwksServer
+    http: urllib3.PoolManager
+
+    def post(self, token: str | None = None, body: bytes = json.dumps(BODY).encode()) -> urllib3.BaseHTTPResponse:
+        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+        return self.http.request("POST", f"{self.url}/one", body=body, headers=headers)
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> urllib3.BaseHTTPResponse:
+        return self.http.request("GET", f"{self.url}{path}", headers=headers or {})
+
+
+def auth_settings(jwks: JwksServer) -> list[str]:
+    return [
+        "auth.enabled=true",
+        f"auth.jwks_url={jwks.url}",
+        f"auth.issuer={ISSUER}",
+        f"auth.audience={AUDIENCE}",
+        "auth.algorithms=RS256,ES256",
+    ]
+
+
+@pytest.fixture
+def api(clean_postgres: str) -> Iterator[AuthenticatedApi]:
+    with JwksServer([KEY]) as jwks:
+        settings = load_settings(
+            environ={},
+            overrides=[
+                "http.port=0",
+                "http.max_body_bytes=4096",
+                "storage.backend=postgres",
+                f"storage.postgres.dsn={clean_postgres}",
+                "relay.embedded=false",
+                *auth_settings(jwks),
+            ],
+        )
+        container = build_container(settings, Telemetry.disabled("cruncan-api"))
+        server, services = api_services(container)
+        for service, _ in services:
+            service.start()
+        try:
+            with urllib3.PoolManager(retries=False, timeout=10) as http:
+                yield AuthenticatedApi(server.url, clean_postgres, jwks, http)
+        finally:
+            for service, timeout_s in reversed(services):
+                service.stop(timeout_s)
+            container.shutdown_resources()
+            container.unwire()
+
+
+def test_a_valid_token_submits_and_the_subject_is_recorded_with_the_request(api):
+    token = KEY.sign(claims(subject="alice"))
+
+    created = api.post(token)
+    read = api.get(created.headers["Location"], {"Authorization": f"Bearer {token}"})
+
+    assert created.status == 201
+    assert read.status == 200
+    assert read.json()["submitted_by"] == "alice"
+    assert query(api.dsn, "SELECT submitted_by FROM request") == [("alice",)]
+
+
+def test_no_token_is_401_with_a_bearer_challenge_and_nothing_is_stored(api):
+    response = api.post()
+
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="cruncan"'
+    assert response.json() == {"error": "unauthorized", "detail": "a bearer token is required"}
+    assert query(api.dsn, "SELECT count(*) FROM request") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("authorization", "reason"),
+    [
+        (f"Bearer {KEY.sign(claims(exp=1))}", "the token has expired"),
+        (f"Bearer {KEY.sign(claims(aud='elsewhere'))}", "the token is not meant for this audience"),
+        (f"Bearer {unsigned(claims(), KEY.kid)}", "the token's algorithm is not one of ES256, RS256"),
+        (f"Bearer {rsa_key(KEY.kid).sign(claims())}", "the token's signature does not verify"),
+        ("Bearer not-a-jwt", "the token is not a well-formed JWT"),
+        ("Basic dXNlcjpwYXNz", "the Authorization header must be 'Bearer <token>'"),
+        ("Bearer ", "the Authorization header must be 'Bearer <token>'"),
+    ],
+)
+def test_an_invalid_token_is_401_invalid_token_saying_why(api, authorization, reason):
+    response = api.http.request(
+        "POST",
+        f"{api.url}/one",
+        body=json.dumps(BODY),
+        headers={"Content-Type": "application/json", "Authorization": authorization},
+    )
+
+    assert response.status == 401
+    assert response.json() == {"error": "invalid_token", "detail": reason}
+    assert response.headers["WWW-Authenticate"] == (
+        f'Bearer realm="cruncan", error="invalid_token", error_description="{reason}"'
+    )
+    assert query(api.dsn, "SELECT count(*) FROM request") == [(0,)]
+
+
+def test_a_token_without_the_scope_is_403_insufficient_scope(api):
+    reader, writer = KEY.sign(claims(scope="one:read")), KEY.sign(claims(scope="one:write"))
+
+    post = api.post(reader)
+    created = api.post(writer)
+    get = api.get(created.headers["Location"], {"Authorization": f"Bearer {writer}"})
+
+    assert (post.status, post.json()["error"]) == (403, "insufficient_scope")
+    assert post.headers["WWW-Authenticate"] == 'Bearer realm="cruncan", error="insufficient_scope", scope="one:write"'
+    assert created.status == 201
+    assert (get.status, get.headers["WWW-Authenticate"]) == (
+        403,
+        'Bearer realm="cruncan", error="insufficient_scope", scope="one:read"',
+    )
+
+
+def test_a_body_is_not_read_before_the_caller_is_authenticated(api):
+    response = api.post(body=b"x" * 100_000)
+
+    assert response.status == 401
+
+
+def test_health_readiness_and_the_openapi_document_stay_open(api):
+    assert api.get("/healthz").status == 200
+    assert api.get("/readyz").status == 200
+    document = api.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert document["paths"]["/one"]["post"]["security"] == [{"bearerAuth": ["one:write"]}]
+    assert document["paths"]["/one/{request_id}"]["get"]["security"] == [{"bearerAuth": ["one:read"]}]
+    assert "401" in document["paths"]["/one"]["post"]["responses"]
+
+
+def test_with_the_jwks_unreachable_and_no_key_known_it_is_503_not_401(api):
+    api.jwks.down()
+
+    response = api.post(KEY.sign(claims()))
+
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "1"
