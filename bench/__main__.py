@@ -14,6 +14,7 @@ BENCHMARKS = [
     ("bench.ingest_postgres", []),
     ("bench.forwarding", []),
     ("bench.telemetry_overhead", []),
+    ("bench.grpc_vs_http", []),
 ]
 
 
