@@ -203,14 +203,15 @@ class _GrpcExports(grpc.GenericRpcHandler):
     def __init__(self, receiver: OtlpReceiver) -> None:
         self._receiver = receiver
 
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[bytes, Message] | None:
         path = GRPC_METHODS.get(handler_call_details.method)
         if path is None:
             return None
-        return grpc.unary_unary_rpc_method_handler(
-            lambda raw, _context: self._receiver.accept(path, raw, over_grpc=True),
-            response_serializer=lambda reply: reply.SerializeToString(),
-        )
+
+        def export(raw: bytes, _context: grpc.ServicerContext) -> Message:
+            return self._receiver.accept(path, raw, over_grpc=True)
+
+        return grpc.unary_unary_rpc_method_handler(export, response_serializer=lambda reply: reply.SerializeToString())
 
 
 def _handler_for(receiver: OtlpReceiver) -> type[BaseHTTPRequestHandler]:

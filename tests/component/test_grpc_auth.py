@@ -10,9 +10,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from entrypoints.grpc.gen import one_pb2
+from harness.jwks import AUDIENCE, ISSUER, JwksServer, claims, ec_key, hmac_signed_with, rsa_key, unsigned
+from harness.postgres import query
 from tests.component.grpc_world import RunningGrpc, running_grpc, submit_request
-from tests.support.jwks import AUDIENCE, ISSUER, JwksServer, claims, ec_key, hmac_signed_with, rsa_key, unsigned
-from tests.support.postgres import query
 
 pytestmark = [pytest.mark.postgres]
 

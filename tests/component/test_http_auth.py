@@ -13,8 +13,8 @@ from adapters.telemetry.providers import Telemetry
 from entrypoints.api.container import build_container
 from entrypoints.api.main import api_services
 from entrypoints.settings import load_settings
-from tests.support.jwks import AUDIENCE, ISSUER, JwksServer, claims, rsa_key, unsigned
-from tests.support.postgres import query
+from harness.jwks import AUDIENCE, ISSUER, JwksServer, claims, rsa_key, unsigned
+from harness.postgres import query
 
 pytestmark = [pytest.mark.postgres]
 

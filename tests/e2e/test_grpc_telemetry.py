@@ -12,6 +12,7 @@ import grpc
 import pytest
 
 from entrypoints.grpc.gen import one_pb2, one_pb2_grpc
+from harness.jwks import AUDIENCE, ISSUER, JwksServer, claims, rsa_key
 from harness.otlp import OtlpReceiver
 from harness.polling import eventually
 from tests.component.forwarding_world import Pipeline
@@ -27,7 +28,6 @@ from tests.e2e.test_telemetry import (
     header,
     stop,
 )
-from harness.jwks import AUDIENCE, ISSUER, JwksServer, claims, rsa_key
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.wiremock]
 
