@@ -53,11 +53,24 @@ bodies = st.builds(
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=bodies, status=st.sampled_from(RequestStatus), reason=st.none() | st.text(TEXT, max_size=200))
+@given(
+    body=bodies,
+    status=st.sampled_from(RequestStatus),
+    reason=st.none() | st.text(TEXT, max_size=200),
+    submitted_by=st.none() | st.text(TEXT, min_size=1, max_size=256),
+)
 def test_get_returns_a_request_exactly_as_added(
-    backend: Backend, body: OneRequest, status: RequestStatus, reason: str | None
+    backend: Backend, body: OneRequest, status: RequestStatus, reason: str | None, submitted_by: str | None
 ) -> None:
-    request = StoredRequest(uuid.uuid4().hex, body, status, created_at=T0, updated_at=later(1.5), failure_reason=reason)
+    request = StoredRequest(
+        uuid.uuid4().hex,
+        body,
+        status,
+        created_at=T0,
+        updated_at=later(1.5),
+        failure_reason=reason,
+        submitted_by=submitted_by,
+    )
     committed(backend, request)
 
     assert stored(backend, request.request_id) == request
