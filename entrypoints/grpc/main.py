@@ -11,7 +11,7 @@ from adapters.telemetry.providers import Telemetry
 from entrypoints.grpc.container import GrpcContainer, build_container
 from entrypoints.grpc.server import GrpcServer
 from entrypoints.lifecycle import Service, run_until_signalled
-from entrypoints.runtime import BackgroundLoop
+from runtime.background import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
