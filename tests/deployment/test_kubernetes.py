@@ -484,3 +484,15 @@ def test_the_readme_s_first_apply_holds_what_the_migration_needs_and_no_service(
         assert needs - operator_made <= present, overlay
     waited = re.search(rf"job/cruncan-migrate-{re.escape(PROJECT_VERSION)}\s", README)
     assert waited, "the README waits for another release's Job"
+
+
+def test_pods_run_as_the_image_s_own_user(objects: list[Object]) -> None:
+    """The uid and gid the Dockerfile creates: the files the image installs are readable by them."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    uid = re.search(r"useradd[^\n]*--uid (\d+)", dockerfile)
+    gid = re.search(r"groupadd[^\n]*--gid (\d+)", dockerfile)
+    assert uid, "the Dockerfile creates no user with a fixed uid"
+    assert gid, "the Dockerfile creates no group with a fixed gid"
+    for item in workloads(objects):
+        context = item.pod["securityContext"]
+        assert (context["runAsUser"], context["runAsGroup"]) == (int(uid[1]), int(gid[1])), item.name
