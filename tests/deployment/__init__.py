@@ -1,4 +1,4 @@
-"""Offline checks of the deployment files (Compose, Dockerfile, observability stack): no engine runs them,
+"""Offline checks of the deployment files (Compose, Dockerfile, observability stack, Kubernetes): no engine runs them,
 so each test parses them and checks them against the code and settings they depend on."""
 
 from pathlib import Path

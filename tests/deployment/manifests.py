@@ -18,8 +18,8 @@ import yaml
 from dependency_injector import providers
 
 from entrypoints.settings import ENV_PREFIX, load_settings
+from tests.deployment import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 OVERLAYS = ("local", "production")
 COMPONENTS = ("separate-relays", "keda-worker")

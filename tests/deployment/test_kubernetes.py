@@ -21,7 +21,7 @@ from opentelemetry.sdk import environment_variables as otel_sdk_variables
 
 from entrypoints.cli import COMMANDS
 from entrypoints.settings import DEFAULTS, ENV_PREFIX, SettingsError, load_settings, setting
-from tests.deployment import invariants
+from tests.deployment import dockerfile, invariants
 from tests.deployment.custom_resources import SCHEMAS
 from tests.deployment.manifests import (
     COMPONENTS,
@@ -487,12 +487,12 @@ def test_the_readme_s_first_apply_holds_what_the_migration_needs_and_no_service(
 
 
 def test_pods_run_as_the_image_s_own_user(objects: list[Object]) -> None:
-    """The uid and gid the Dockerfile creates: the files the image installs are readable by them."""
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    uid = re.search(r"useradd[^\n]*--uid (\d+)", dockerfile)
-    gid = re.search(r"groupadd[^\n]*--gid (\d+)", dockerfile)
-    assert uid, "the Dockerfile creates no user with a fixed uid"
-    assert gid, "the Dockerfile creates no group with a fixed gid"
+    """The uid and gid the image's final stage creates: the files it installs are readable by them."""
+    commands = " ".join(i.arguments for i in dockerfile.final_stage() if i.keyword == "RUN")
+    uid = re.search(r"useradd [^&;]*--uid (\d+)", commands)
+    gid = re.search(r"groupadd [^&;]*--gid (\d+)", commands)
+    assert uid, "the Dockerfile's final stage creates no user with a fixed uid"
+    assert gid, "the Dockerfile's final stage creates no group with a fixed gid"
     for item in workloads(objects):
         context = item.pod["securityContext"]
         assert (context["runAsUser"], context["runAsGroup"]) == (int(uid[1]), int(gid[1])), item.name
