@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 
 from dependency_injector.wiring import Provide, inject
@@ -13,6 +12,7 @@ from domain.usecases.query import GetRequest
 from entrypoints.api.auth import current_subject
 from entrypoints.api.container import ApiContainer
 from entrypoints.api.errors import error_response
+from entrypoints.api.json_body import DuplicateKey, MalformedJson, decode_json
 from entrypoints.api.openapi import openapi_document
 from ports.health import Probe
 
@@ -30,9 +30,11 @@ def post_one(
     if not request.is_json:
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {request.mimetype or 'none'!r}")
     try:
-        body = json.loads(request.get_data())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return error_response(400, "malformed_json", f"the body is not valid JSON: {exc}")
+        body = decode_json(request.get_data())
+    except DuplicateKey as exc:
+        return error_response(400, "duplicate_key", str(exc))
+    except MalformedJson as exc:
+        return error_response(400, "malformed_json", str(exc))
     request_id = ingest(body, request.headers.get(IDEMPOTENCY_KEY), current_subject())
     return jsonify({"request_id": request_id}), 201, {"Location": url_for(".get_one", request_id=request_id)}
 
