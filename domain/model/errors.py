@@ -19,9 +19,13 @@ class InvalidRequest(CruncanError):
 
 
 class RequestNotFound(CruncanError):
-    def __init__(self, request_id: str) -> None:
-        super().__init__(f"no request with id {request_id!r}")
+    """No request has this ID; `malformed` when the ID could not be one, which is then left out of the message."""
+
+    def __init__(self, request_id: str, *, malformed: bool = False) -> None:
+        shown = "this id: a request id is 20 decimal digits" if malformed else f"id {request_id!r}"
+        super().__init__(f"no request {'has' if malformed else 'with'} {shown}")
         self.request_id = request_id
+        self.malformed = malformed
 
 
 class DuplicateRequest(CruncanError):

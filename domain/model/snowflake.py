@@ -40,8 +40,13 @@ def encode(parts: SnowflakeParts) -> str:
     return f"{value:0{DIGITS}d}"
 
 
+def is_snowflake(text: str) -> bool:
+    """Whether `text` has the form of an ID: exactly `DIGITS` ASCII decimal digits."""
+    return len(text) == DIGITS and text.isascii() and text.isdigit()
+
+
 def decode(snowflake: str) -> SnowflakeParts:
-    if len(snowflake) != DIGITS or not snowflake.isdigit() or not snowflake.isascii():
+    if not is_snowflake(snowflake):
         raise ValueError(f"a snowflake ID is {DIGITS} decimal digits, got {snowflake!r}")
     value = int(snowflake)
     if value >> (TIMESTAMP_BITS + NODE_BITS + SEQUENCE_BITS):
