@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response, jsonify
 
 from entrypoints.api import views
 from entrypoints.api.auth import install_authentication
@@ -8,9 +8,19 @@ from entrypoints.api.container import ApiContainer
 from entrypoints.api.errors import register_error_handlers
 
 
+class JsonFlask(Flask):
+    """Flask whose automatic `OPTIONS` answer lists the route's methods as JSON, besides `Allow`."""
+
+    def make_default_options_response(self) -> Response:
+        allowed = sorted(super().make_default_options_response().allow)
+        response = jsonify({"allow": allowed})
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
+
+
 def create_app(container: ApiContainer) -> Flask:
     """The Flask app on a built container; its views get their use cases from it by wiring."""
-    app = Flask("cruncan")
+    app = JsonFlask("cruncan")
     app.config["MAX_CONTENT_LENGTH"] = container.config.http.max_body_bytes()
     app.json.sort_keys = False  # type: ignore[attr-defined]
     container.wire()
