@@ -1,6 +1,7 @@
 """Idempotency keys: a client names a request so that retrying it stores it only once.
 
-A key is 1 to 255 printable ASCII characters (space to `~`), opaque to the server. It is kept
+A key is 1 to 255 printable ASCII characters (space to `~`), neither first nor last a space (HTTP
+would strip it), opaque to the server. It is kept
 with the fingerprint of the request it created, so that a retry with another body is refused.
 """
 
@@ -15,7 +16,7 @@ from domain.model.errors import InvalidIdempotencyKey
 from domain.model.request import OneRequest
 
 KEY_MAX = 255
-KEY_PATTERN = f"^[\\x20-\\x7e]{{1,{KEY_MAX}}}$"
+KEY_PATTERN = f"^[\\x21-\\x7e]([\\x20-\\x7e]{{0,{KEY_MAX - 2}}}[\\x21-\\x7e])?$"
 DEFAULT_WINDOW = timedelta(hours=24)
 
 
@@ -27,6 +28,8 @@ def validated_key(raw: str) -> str:
         raise InvalidIdempotencyKey(f"must be at most {KEY_MAX} characters")
     if not all(" " <= char <= "~" for char in raw):
         raise InvalidIdempotencyKey("must be printable ASCII (space to '~')")
+    if raw[0] == " " or raw[-1] == " ":
+        raise InvalidIdempotencyKey("must not start or end with a space")
     return raw
 
 

@@ -25,6 +25,9 @@ PROMPT_MAX = 10_000
 DATA_ITEMS_MAX = 100
 KEY_MAX = 256
 VALUE_MAX = 4_096
+# The string rules as JSON Schema patterns (Python `re` semantics: `\s` is what `str.strip` removes).
+TEXT_PATTERN = r"^[^\x00]*$"
+NOT_BLANK_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
 
 
 @dataclass(frozen=True)

@@ -38,14 +38,25 @@ def openapi_document(authenticated: bool = False) -> dict[str, Any]:
 
 
 def _document() -> dict[str, Any]:
-    request_id = {"type": "string", "pattern": f"^[0-9]{{{DIGITS}}}$", "examples": ["00000750110474519616"]}
+    request_id = {
+        "type": "string",
+        "pattern": f"^[0-9]{{{DIGITS}}}$",
+        "description": f"A Snowflake ID: {DIGITS} decimal digits.",
+        "examples": ["00000750110474519616"],
+    }
     one_request = {
         "type": "object",
         "additionalProperties": False,
         "required": ["user_id"],
         "properties": {
-            "user_id": {"type": "string", "minLength": 1, "maxLength": rules.USER_ID_MAX},
-            "prompt": {"type": "string", "maxLength": rules.PROMPT_MAX},
+            "user_id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": rules.USER_ID_MAX,
+                "pattern": rules.NOT_BLANK_PATTERN,
+                "description": "Not only white space; no NUL characters.",
+            },
+            "prompt": {"type": "string", "maxLength": rules.PROMPT_MAX, "pattern": rules.TEXT_PATTERN},
             "data": {
                 "type": "array",
                 "maxItems": rules.DATA_ITEMS_MAX,
@@ -54,8 +65,13 @@ def _document() -> dict[str, Any]:
                     "additionalProperties": False,
                     "required": ["key", "value"],
                     "properties": {
-                        "key": {"type": "string", "minLength": 1, "maxLength": rules.KEY_MAX},
-                        "value": {"type": "string", "maxLength": rules.VALUE_MAX},
+                        "key": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": rules.KEY_MAX,
+                            "pattern": rules.TEXT_PATTERN,
+                        },
+                        "value": {"type": "string", "maxLength": rules.VALUE_MAX, "pattern": rules.TEXT_PATTERN},
                     },
                 },
             },
@@ -92,8 +108,12 @@ def _document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        "400": _error("Malformed JSON, or a body that breaks a rule (`field` names it)."),
-                        "413": _error("The body is larger than the configured limit."),
+                        "400": _error(
+                            "Malformed JSON (not UTF-8, `NaN`, an integer of over 4,300 digits, nesting too deep),"
+                            " a key repeated in an object (`duplicate_key`), a body that breaks a rule (`field`"
+                            " names it), or an invalid `Idempotency-Key`."
+                        ),
+                        "413": _error("The body is larger than the configured limit (`http.max_body_bytes`, 1 MiB)."),
                         "409": _error(
                             "A request with this `Idempotency-Key` is still being stored; retry after `Retry-After`"
                             " seconds to get its answer."
@@ -109,14 +129,19 @@ def _document() -> dict[str, Any]:
                     "operationId": "getRequest",
                     "summary": "A stored request, its timestamps and how far it got.",
                     "parameters": [
-                        {"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                        {
+                            "name": "request_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"$ref": "#/components/schemas/RequestId"},
+                        }
                     ],
                     "responses": {
                         "200": {
                             "description": "The stored request.",
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StoredRequest"}}},
                         },
-                        "404": _error("No request has this ID."),
+                        "404": _error("No request has this ID; one that is not 20 digits never has."),
                         "503": _error("The store is unavailable; retry after `Retry-After` seconds."),
                     },
                 }
@@ -177,7 +202,8 @@ def _document() -> dict[str, Any]:
                         f" server's window (`idempotency.window_s`, {idempotency.DEFAULT_WINDOW.total_seconds():g} s"
                         " by default) is not stored again and gets the first answer (`201`, same `request_id`)."
                         " The same key with another body is a `422`; while the first is still being stored, a `409`."
-                        " Keys are opaque, compared exactly, 1 to 255 printable ASCII characters."
+                        " Keys are opaque and compared exactly: 1 to 255 printable ASCII characters, neither"
+                        " first nor last a space."
                     ),
                     "schema": {"type": "string", "pattern": idempotency.KEY_PATTERN},
                     "example": "8e03978e-40d5-43e8-bc93-6894a57f9324",

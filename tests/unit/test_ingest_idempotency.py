@@ -81,6 +81,9 @@ def test_after_the_window_the_same_key_stores_a_new_request(store, clock):
     [
         ("", "must not be empty"),
         ("k" * (KEY_MAX + 1), f"at most {KEY_MAX} characters"),
+        (" leading", "start or end with a space"),
+        ("trailing ", "start or end with a space"),
+        (" ", "start or end with a space"),
         ("tab\tinside", "printable ASCII"),
         ("new\nline", "printable ASCII"),
         ("del\x7f", "printable ASCII"),
@@ -98,7 +101,7 @@ def test_a_key_breaking_the_rules_is_refused_before_anything_is_stored(ingest, s
 
 
 def test_the_longest_key_and_every_printable_character_are_accepted(ingest, store):
-    printable = "".join(map(chr, range(0x20, 0x7F)))
+    printable = "!" + "".join(map(chr, range(0x20, 0x7F)))
 
     ids = [ingest(BODY, "k" * KEY_MAX), ingest(BODY, printable)]
 

@@ -1,9 +1,16 @@
+import re
+
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from openapi_core import OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 from openapi_core.validation.request.exceptions import InvalidRequestBody
 from werkzeug.test import EnvironBuilder
 
+from domain.model.errors import InvalidIdempotencyKey, InvalidRequest
+from domain.model.idempotency import validated_key
+from domain.model.request import OneRequest
 from entrypoints.api.openapi import openapi_document
 
 BODY = {"user_id": "user-1", "prompt": "hello", "data": [{"key": "k", "value": "v"}]}
@@ -88,3 +95,48 @@ def test_answers_to_an_idempotency_key_match_the_document(call, spec):
     spec.validate_request(request)
     for sent, answer in [(request, retried), (reused_request, reused), (invalid_request, invalid)]:
         spec.validate_response(sent, WerkzeugOpenAPIResponse(answer))
+
+
+WHITE_SPACE = [chr(code) for code in range(0x110000) if chr(code).isspace()]
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=20) | st.text(
+    st.sampled_from([*WHITE_SPACE, "\x00", "a", "\u200b", "\ufeff"]), max_size=8
+)
+
+
+def matches(pattern, text):
+    """JSON Schema's (ECMA-262) reading of `pattern`: there `$` is the end of the text, where Python's
+    `$` also matches before a final newline."""
+    return re.search(pattern.replace("$", r"\Z"), text) is not None
+
+
+def accepted(body):
+    try:
+        OneRequest.from_json(body)
+    except InvalidRequest:
+        return False
+    return True
+
+
+@given(TEXT)
+def test_the_documents_string_patterns_are_the_domains_rules(text):
+    user_id = openapi_document()["components"]["schemas"]["OneRequest"]["properties"]["user_id"]
+    prompt = openapi_document()["components"]["schemas"]["OneRequest"]["properties"]["prompt"]
+
+    assert bool(text and matches(user_id["pattern"], text)) == accepted({"user_id": text})
+    assert matches(prompt["pattern"], text) == accepted({"user_id": "u", "prompt": text})
+
+
+@given(st.text(st.characters(max_codepoint=0x17F), max_size=300))
+@example("a\n")
+@example(" a")
+@example("a" * 255)
+def test_the_documents_key_pattern_is_the_domains_rule(key):
+    parameter = openapi_document()["components"]["parameters"]["IdempotencyKey"]
+    try:
+        validated_key(key)
+    except InvalidIdempotencyKey:
+        valid = False
+    else:
+        valid = True
+
+    assert matches(parameter["schema"]["pattern"], key) == valid
