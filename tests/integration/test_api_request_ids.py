@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from flask.testing import FlaskClient
 
+from adapters.telemetry.providers import Telemetry
 from entrypoints.api.app import create_app
-from entrypoints.api.main import build_container
+from entrypoints.api.container import build_container
 from entrypoints.settings import load_settings
 
 pytestmark = pytest.mark.postgres
@@ -32,7 +33,7 @@ def api_on() -> Iterator[Callable[[str], FlaskClient]]:
 
     def client(dsn: str) -> FlaskClient:
         settings = load_settings(environ={}, overrides=["storage.backend=postgres", f"storage.postgres.dsn={dsn}"])
-        containers.append(build_container(settings))
+        containers.append(build_container(settings, Telemetry.disabled("cruncan-api")))
         return create_app(containers[-1]).test_client()
 
     yield client

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from entrypoints.api.main import build_container
+from adapters.telemetry.providers import Telemetry
+from entrypoints.api.container import build_container
 from entrypoints.settings import load_settings
 
 NESTED_ARRAYS = b"[" * 100_000 + b"]" * 100_000
@@ -13,7 +14,7 @@ NESTED_ARRAYS = b"[" * 100_000 + b"]" * 100_000
 @pytest.fixture
 def api_container():
     """The API with the shipped body limit (1 MiB), room for the bodies below."""
-    container = build_container(load_settings(environ={}))
+    container = build_container(load_settings(environ={}), Telemetry.disabled("cruncan-api"))
     yield container
     container.unwire()
 
