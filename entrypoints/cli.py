@@ -28,7 +28,7 @@ Command = Callable[[providers.Configuration, Telemetry], int]
 def explained(exc: BaseException) -> str:
     """The error, and the first line of the failure an adapter translated into it."""
     reason = str(exc.__cause__ or "").strip().splitlines()
-    return f"{exc} ({reason[0]})" if reason else str(exc)
+    return f"{exc} ({reason[0]})" if reason and reason[0] not in str(exc) else str(exc)
 
 
 COMMANDS: dict[str, tuple[Command, str]] = {
@@ -131,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.environment(),
             args.log_level,
             secrets=[settings.token.client_secret() or ""],
+            log_format=settings.logging.format(),
         )
     except ValueError as exc:
         print(f"cruncan: telemetry configuration error: {exc}", file=sys.stderr)

@@ -50,6 +50,12 @@ def _duplicate(exc: psycopg2.Error) -> CruncanError:
     return DuplicateRequest(f"duplicate: {_detail(exc)}")
 
 
+def _first_line(exc: psycopg2.Error) -> str | None:
+    """libpq's reason, such as `connection to server at "127.0.0.1", port 5432 failed: Connection refused`."""
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip() if lines else None
+
+
 def _detail(exc: psycopg2.Error) -> str:
     """For a unique violation the detail names only the key, e.g. `Key (req_id)=(...) already exists`."""
     return exc.diag.message_detail or exc.diag.message_primary or type(exc).__name__
@@ -75,5 +81,8 @@ _TRANSLATIONS: tuple[
         psycopg2.extensions.TransactionRollbackError,
         lambda _: StoreUnavailable("postgres aborted the transaction (deadlock or serialization failure)"),
     ),
-    ((psycopg2.OperationalError, psycopg2.InterfaceError), lambda _: StoreUnavailable("postgres connection failed")),
+    (
+        (psycopg2.OperationalError, psycopg2.InterfaceError),
+        lambda exc: StoreUnavailable("postgres connection failed", _first_line(exc)),
+    ),
 )

@@ -33,7 +33,13 @@ class DuplicateRequest(CruncanError):
 
 
 class StoreUnavailable(CruncanError):
-    """The request store cannot be reached; the caller may retry later."""
+    """The request store cannot be reached; the caller may retry later. `summary` says so in words
+    for clients; the message adds the driver's `reason` (refused password, refused connection...) for logs."""
+
+    def __init__(self, summary: str, reason: str | None = None) -> None:
+        super().__init__(f"{summary}: {reason}" if reason else summary)
+        self.summary = summary
+        self.reason = reason
 
 
 class BrokerUnavailable(CruncanError):

@@ -55,7 +55,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ClockMovedBackwards)
     def unavailable(exc: Exception) -> tuple[Response, int]:
         log.warning("answering 503: %s", exc)
-        response, status = error_response(503, "unavailable", str(exc) or "a dependency is unavailable")
+        detail = exc.summary if isinstance(exc, StoreUnavailable) else str(exc)
+        response, status = error_response(503, "unavailable", detail or "a dependency is unavailable")
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
         return response, status
 
