@@ -45,11 +45,18 @@ from runtime.relay import RelayLoop
 VERSION = version("cruncan")
 
 
-def start_telemetry(service_name: str, environment: str, console_level: str, secrets: list[str]) -> Telemetry:
+def start_telemetry(
+    service_name: str, environment: str, console_level: str, secrets: list[str], log_format: str = "auto"
+) -> Telemetry:
     """The first thing every process does: logs, traces and metrics, then the instrumented libraries
     (psycopg2 must be patched before any pool opens a connection)."""
     telemetry = configure_telemetry(
-        service_name, VERSION, environment, console_level=console_level, secrets=[s for s in secrets if s]
+        service_name,
+        VERSION,
+        environment,
+        console_level=console_level,
+        secrets=[s for s in secrets if s],
+        log_format=log_format,
     )
     instrument_libraries(telemetry)
     return telemetry

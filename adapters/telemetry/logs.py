@@ -1,11 +1,13 @@
-"""Standard `logging`: JSON lines on the console, the same records over OTLP, secrets blanked."""
+"""Standard `logging`: JSON or readable lines on the console, the same records over OTLP, secrets blanked."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
-from typing import Any, TextIO
+from datetime import datetime
+from typing import Any, ClassVar, TextIO
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
@@ -21,6 +23,7 @@ from adapters.telemetry.providers import Telemetry
 from adapters.telemetry.redaction import Redactor
 
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+FORMATS = ("auto", "console", "json")
 
 
 class TraceJsonFormatter(JsonFormatter):
@@ -41,6 +44,44 @@ class TraceJsonFormatter(JsonFormatter):
         if context.is_valid:
             log_data["trace_id"] = trace.format_trace_id(context.trace_id)
             log_data["span_id"] = trace.format_span_id(context.span_id)
+
+
+class ConsoleFormatter(logging.Formatter):
+    """One readable line per record for a developer's terminal: time, level, logger, message, the
+    record's extra fields as `key=value`, and the trace ID inside a span; the stack trace of an
+    exception follows on its own lines. Levels are coloured when `colour` is set. Fields with dotted
+    names (semantic-convention attributes) are left to JSON: they restate what the message says."""
+
+    _COLOURS: ClassVar[dict[int, str]] = {
+        logging.DEBUG: "\x1b[2m",
+        logging.INFO: "\x1b[32m",
+        logging.WARNING: "\x1b[33m",
+        logging.ERROR: "\x1b[31m",
+        logging.CRITICAL: "\x1b[1;31m",
+    }
+    _RESET = "\x1b[0m"
+
+    def __init__(self, *, colour: bool = False) -> None:
+        super().__init__()
+        self._colour = colour
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
+        level = f"{record.levelname:<7}"
+        if self._colour:
+            level = f"{self._COLOURS.get(record.levelno, '')}{level}{self._RESET}"
+        extras = {
+            name: value for name, value in vars(record).items() if name not in _STANDARD_ATTRIBUTES and "." not in name
+        }
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            extras["trace_id"] = trace.format_trace_id(context.trace_id)
+        fields = "".join(f" {name}={value}" for name, value in extras.items() if value is not None)
+        line = f"{moment} {level} {record.name}: {record.getMessage()}{fields}"
+        stacktrace = getattr(record, EXCEPTION_STACKTRACE, None) or (
+            self.formatException(record.exc_info) if record.exc_info else None
+        )
+        return f"{line}\n{stacktrace.rstrip()}" if stacktrace else line
 
 
 class RedactingFilter(logging.Filter):
@@ -82,13 +123,27 @@ class SdkRecordsFilter(logging.Filter):
 
 
 class ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The JSON console handler; `configure_logging` replaces an earlier one instead of adding."""
+    """The console handler; `configure_logging` replaces an earlier one instead of adding."""
 
 
-def configure_logging(telemetry: Telemetry, *, level: str | int = "INFO", stream: TextIO | None = None) -> None:
-    """Sets the root logger to `level`, writing JSON lines to `stream` (stdout by default) and,
-    when `telemetry` exports logs, the same records over OTLP until `telemetry.shutdown()`.
-    peewee stays at INFO or above: at DEBUG it logs statement parameters, request bodies included."""
+def console_formatter(log_format: str, stream: TextIO, service_name: str) -> logging.Formatter:
+    """`json`, `console`, or for `auto` readable lines on a terminal and JSON otherwise. Colour only
+    on a terminal, and never when `NO_COLOR` is set (https://no-color.org)."""
+    if log_format not in FORMATS:
+        raise ValueError(f"logging format {log_format!r}: expected one of {', '.join(FORMATS)}")
+    terminal = stream.isatty()
+    if log_format == "json" or (log_format == "auto" and not terminal):
+        return TraceJsonFormatter(service_name)
+    return ConsoleFormatter(colour=terminal and not os.environ.get("NO_COLOR"))
+
+
+def configure_logging(
+    telemetry: Telemetry, *, level: str | int = "INFO", stream: TextIO | None = None, log_format: str = "auto"
+) -> None:
+    """Sets the root logger to `level`, writing to `stream` (stdout by default) in `log_format` (see
+    `console_formatter`) and, when `telemetry` exports logs, the same records over OTLP until
+    `telemetry.shutdown()`. peewee stays at INFO or above: at DEBUG it logs statement parameters,
+    request bodies included."""
     root = logging.getLogger()
     root.setLevel(level)
     logging.getLogger("peewee").setLevel(max(logging.INFO, root.level))
@@ -96,7 +151,7 @@ def configure_logging(telemetry: Telemetry, *, level: str | int = "INFO", stream
         root.removeHandler(handler)
     redacting = RedactingFilter(telemetry.redactor)
     console = ConsoleHandler(stream or sys.stdout)
-    console.setFormatter(TraceJsonFormatter(telemetry.service_name))
+    console.setFormatter(console_formatter(log_format, console.stream, telemetry.service_name))
     console.addFilter(redacting)
     root.addHandler(console)
     if telemetry.exports_logs:

@@ -56,6 +56,7 @@ def configure_telemetry(
     console_level: str | int = "INFO",
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
+    log_format: str = "auto",
     install_globals: bool = True,
 ) -> Telemetry:
     """Sets up this process's telemetry from the standard `OTEL_*` variables and returns it.
@@ -68,7 +69,8 @@ def configure_telemetry(
       exported (no connection attempts), yet spans still carry IDs into logs and messages.
     - Resource: `service.name`, `service.version`, `deployment.environment.name`,
       `service.instance.id`; `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SERVICE_NAME` override them.
-    - Logs: JSON lines on `stream` (stdout) at `console_level`, blanking `secrets`.
+    - Logs: lines on `stream` (stdout) at `console_level` in `log_format` (`auto`, `console`, `json`),
+      blanking `secrets`.
 
     Call `shutdown()` on the result once the work has drained (it also runs at exit).
     """
@@ -88,7 +90,7 @@ def configure_telemetry(
         destinations = exports.describe()
         if install_globals:
             telemetry.install_globals()
-    configure_logging(telemetry, level=console_level, stream=stream)
+    configure_logging(telemetry, level=console_level, stream=stream, log_format=log_format)
     atexit.register(telemetry.shutdown)
     telemetry.on_shutdown(lambda: atexit.unregister(telemetry.shutdown))
     log.info("telemetry for %s: %s", telemetry.service_name, destinations)
