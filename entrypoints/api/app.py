@@ -3,6 +3,7 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify
 
 from entrypoints.api import views
+from entrypoints.api.access_log import log_each_request
 from entrypoints.api.auth import install_authentication
 from entrypoints.api.container import ApiContainer
 from entrypoints.api.errors import register_error_handlers
@@ -26,6 +27,7 @@ def create_app(container: ApiContainer) -> Flask:
     container.wire()
     app.register_blueprint(views.blueprint)
     register_error_handlers(app)
+    log_each_request(app)
     app.config["AUTH_ENABLED"] = container.config.auth.enabled()
     if app.config["AUTH_ENABLED"]:
         install_authentication(app, container.authentication.verifier(), container.authentication.record_subject())
