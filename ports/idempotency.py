@@ -7,10 +7,11 @@ from domain.model.idempotency import IdempotencyRecord
 class IdempotencyKeys(Protocol):
     """Idempotency keys, each written in the unit of work that stores the request it names.
 
-    `claim` holds a key for the enclosing unit of work until that ends, raising `IdempotencyKeyInUse`
-    while another unit holds it, and returns the record committed under the key unless it expired by
-    `now`: an expired record counts as absent. `add` a key only once this unit claimed it; adding a key
-    another unit stored fails with `IdempotencyKeyInUse`, at the latest on commit.
+    `claim` returns the record committed under a key unless it expired by `now`, holding nothing: any
+    number of units may read a stored key at once. A key without such a record (an expired one counts
+    as absent) is held for the enclosing unit until that ends; `IdempotencyKeyInUse` while another unit
+    holds it. `add` a key only once this unit claimed it; adding a key another unit stored fails with
+    `IdempotencyKeyInUse`, at the latest on commit.
     """
 
     def claim(self, key: str, now: datetime) -> IdempotencyRecord | None: ...

@@ -132,7 +132,7 @@ class InMemoryOutbox(Outbox):
 
 
 class InMemoryIdempotencyKeys(IdempotencyKeys):
-    """Keys staged per unit of work; a claimed key is held in the store until the unit ends."""
+    """Keys staged per unit of work; a key claimed while absent or expired is held in the store until the unit ends."""
 
     def __init__(self, store: InMemoryStore, changes: _Changes) -> None:
         self._store = store
@@ -140,15 +140,16 @@ class InMemoryIdempotencyKeys(IdempotencyKeys):
 
     def claim(self, key: str, now: datetime) -> IdempotencyRecord | None:
         with self._store.lock:
+            record = self._changes.keys_added.get(key) or _visible(self._store, self._changes, key)
+            if record is not None and not record.expired(now):
+                return record
             holder = self._store.held_keys.setdefault(key, self._changes)
             if holder is not self._changes:
                 raise _in_use(key)
             self._changes.keys_held.add(key)
-            record = self._changes.keys_added.get(key) or _visible(self._store, self._changes, key)
-        if record is not None and record.expired(now):
+        if record is not None:
             self._changes.keys_purged[key] = now
-            return None
-        return record
+        return None
 
     def add(self, record: IdempotencyRecord) -> None:
         if record.key in self._changes.keys_added:

@@ -23,12 +23,16 @@ TRY_HOLD_KEY = "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))"
 
 
 class PeeweeIdempotencyKeys(IdempotencyKeys):
-    """Keys in the `idempotency_key` table; `claim` takes an advisory lock that the transaction keeps."""
+    """Keys in the `idempotency_key` table. `claim` reads a stored key without holding it (retries only
+    read); it holds an absent or expired one with an advisory lock that the transaction keeps."""
 
     def __init__(self, transaction: LazyTransaction) -> None:
         self._transaction = transaction
 
     def claim(self, key: str, now: datetime) -> IdempotencyRecord | None:
+        stored = self._stored(key)
+        if stored is not None and not stored.expired(now):
+            return stored
         [(held,)] = self._transaction.fetch((TRY_HOLD_KEY, [key]), locking=True)
         if not held:
             raise IdempotencyKeyInUse(f"another request holds the idempotency key ({len(key)} characters)")
@@ -37,10 +41,7 @@ class PeeweeIdempotencyKeys(IdempotencyKeys):
                 IdempotencyKeyRow.delete().where(IdempotencyKeyRow.key == key, IdempotencyKeyRow.expires_at <= now)
             )
         )
-        rows = self._transaction.fetch(
-            rendered(IdempotencyKeyRow.select(*_COLUMNS).where(IdempotencyKeyRow.key == key)), locking=True
-        )
-        return _record(rows[0]) if rows else None
+        return self._stored(key, locking=True)
 
     def add(self, record: IdempotencyRecord) -> None:
         self._transaction.defer(
@@ -57,6 +58,12 @@ class PeeweeIdempotencyKeys(IdempotencyKeys):
         return self._transaction.execute(
             rendered(IdempotencyKeyRow.delete().where(IdempotencyKeyRow.expires_at <= now))
         )
+
+    def _stored(self, key: str, *, locking: bool = False) -> IdempotencyRecord | None:
+        rows = self._transaction.fetch(
+            rendered(IdempotencyKeyRow.select(*_COLUMNS).where(IdempotencyKeyRow.key == key)), locking=locking
+        )
+        return _record(rows[0]) if rows else None
 
 
 _COLUMNS = (

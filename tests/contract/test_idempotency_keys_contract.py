@@ -94,6 +94,25 @@ def test_a_claimed_key_is_refused_to_other_units_until_its_unit_ends(backend: Ba
     assert claimed(backend, "key-1") is None
 
 
+def test_a_stored_key_is_read_by_any_number_of_units_at_once(backend: Backend) -> None:
+    """Retries of a stored request only read its key, so they do not refuse one another."""
+    record = a_record("key-1", "r1")
+    store_with_key(backend, record)
+
+    with backend.unit_of_work() as first:
+        assert first.idempotency_keys.claim("key-1", later(1)) == record
+        assert on_another_thread(lambda: claimed(backend, "key-1")) == record
+
+
+def test_an_expired_key_is_held_by_the_unit_that_replaces_it(backend: Backend) -> None:
+    store_with_key(backend, a_record("key-1", "r1", lifetime=timedelta(seconds=10)))
+
+    with backend.unit_of_work() as renewing:
+        assert renewing.idempotency_keys.claim("key-1", later(10)) is None
+        with pytest.raises(IdempotencyKeyInUse):
+            on_another_thread(lambda: claimed(backend, "key-1", at=10))
+
+
 def test_a_unit_may_claim_its_own_key_again(backend: Backend) -> None:
     with backend.unit_of_work() as uow:
         assert uow.idempotency_keys.claim("key-1", T0) is None
