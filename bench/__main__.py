@@ -11,6 +11,7 @@ BENCHMARKS = [
     ("bench.ingest_memory", []),
     ("bench.postgres_uow", []),
     ("bench.wrk_unit_of_work", []),
+    ("bench.idempotency_keys", []),
     ("bench.ingest_postgres", []),
     ("bench.forwarding", []),
     ("bench.telemetry_overhead", []),

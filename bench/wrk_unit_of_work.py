@@ -70,8 +70,8 @@ def api(variant: str, env: dict[str, str]) -> Iterator[str]:
         process.wait(30)
 
 
-def wrk(variant: str, url: str, args: argparse.Namespace) -> Run:
-    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.seconds}s", "-s", str(SCRIPT), url]
+def wrk(variant: str, url: str, args: argparse.Namespace, script: Path = SCRIPT) -> Run:
+    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.seconds}s", "-s", str(script), url]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     match = RESULT.search(output)
     if match is None:
