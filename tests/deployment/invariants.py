@@ -28,6 +28,8 @@ WITHOUT_HEALTH_ENDPOINT = {"relay": "`cruncan relay` serves no HTTP, so there is
 """Long-running commands that cannot be probed, and why; every other Deployment container must be."""
 
 SMALL_BACKOFF_LIMIT = 3
+GRPC_STOP_MARGIN_S = 5.0
+"""How long GrpcServer.stop waits beyond grpc.shutdown_timeout_s for the server to stop."""
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 
 
@@ -101,7 +103,8 @@ def locked_down(objects: Sequence[Object]) -> list[str]:
 
 
 def probes(objects: Sequence[Object]) -> list[str]:
-    """Long-running containers answer liveness and readiness over HTTP on a port they declare."""
+    """Long-running containers answer liveness and readiness on a port they declare: over HTTP on
+    /healthz and /readyz, or with the gRPC health service (readiness asking for the service served)."""
     problems = []
     for item in workloads(objects):
         for container in item.pod["containers"]:
@@ -119,13 +122,26 @@ def probes(objects: Sequence[Object]) -> list[str]:
                 p["containerPort"] for p in container.get("ports", [])
             }
             for kind, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
-                probe = container.get(kind, {}).get("httpGet")
-                if probe is None:
-                    problems.append(f"{where}: no {kind}")
-                elif probe.get("path") != path or probe.get("port") not in ports:
-                    asked = f"{probe.get('path')} on port {probe.get('port')}"
-                    problems.append(f"{where}: {kind} asks {asked}, not {path} on a declared port")
+                problems += _probe_problems(where, kind, container.get(kind), path, ports)
     return problems
+
+
+def _probe_problems(where: str, kind: str, probe: Object | None, path: str, ports: set[object]) -> list[str]:
+    if probe is None:
+        return [f"{where}: no {kind}"]
+    if "grpc" in probe:
+        if probe["grpc"].get("port") not in ports:
+            return [f"{where}: {kind} asks gRPC health on port {probe['grpc'].get('port')}, not a declared port"]
+        if kind == "readinessProbe" and not probe["grpc"].get("service"):
+            return [f"{where}: {kind} asks the server's gRPC health, not the service's"]
+        return []
+    http = probe.get("httpGet")
+    if http is None:
+        return [f"{where}: {kind} is neither an HTTP nor a gRPC health check"]
+    if http.get("path") != path or http.get("port") not in ports:
+        asked = f"{http.get('path')} on port {http.get('port')}"
+        return [f"{where}: {kind} asks {asked}, not {path} on a declared port"]
+    return []
 
 
 def pod_ip(objects: Sequence[Object]) -> list[str]:
@@ -173,11 +189,12 @@ def shutdown_budget_s(objects: Sequence[Object], item: Workload, container: Obje
     settings = container_settings(objects, container)
     close_s = float(setting(settings, "messaging.kafka.close_timeout_s"))
     relay_s = max(float(setting(settings, "relay.drain_s")), float(setting(settings, "relay.shutdown_timeout_s")))
+    embedded_relay_s = relay_s if setting(settings, "relay.embedded") else 0.0
     command = command_of(container)
     if command == "api":
-        stages = float(setting(settings, "http.shutdown_timeout_s")) + (
-            relay_s if setting(settings, "relay.embedded") else 0.0
-        )
+        stages = float(setting(settings, "http.shutdown_timeout_s")) + embedded_relay_s
+    elif command == "grpc":
+        stages = float(setting(settings, "grpc.shutdown_timeout_s")) + GRPC_STOP_MARGIN_S + embedded_relay_s
     elif command == "relay":
         stages = relay_s
     elif command == "worker":

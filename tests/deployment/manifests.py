@@ -22,7 +22,7 @@ from tests.deployment import ROOT
 
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 OVERLAYS = ("local", "production")
-COMPONENTS = ("separate-relays", "keda-worker")
+COMPONENTS = ("separate-relays", "keda-worker", "grpc")
 
 Object = dict[str, Any]
 
@@ -49,13 +49,15 @@ def render(directory: Path) -> list[Object]:
 
 
 def render_with_components(overlay: str, components: Sequence[str], scratch: Path) -> list[Object]:
-    """An overlay with extra components, as a user adds them: a kustomization in `scratch` on top of it,
-    in the overlay's namespace. `scratch` must lie on the same file system root as the repository."""
-    namespace = yaml.safe_load((KUBERNETES / "overlays" / overlay / "kustomization.yaml").read_text())["namespace"]
+    """An overlay with extra components, as if listed in its own `components:`: a kustomization in
+    `scratch` on top of it that repeats the overlay's namespace and images, which the overlay would
+    also apply to what the components add. `scratch` must share a file system root with the repository."""
+    own = yaml.safe_load((KUBERNETES / "overlays" / overlay / "kustomization.yaml").read_text())
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "namespace": namespace,
+        "namespace": own["namespace"],
+        "images": own["images"],
         "resources": [os.path.relpath(KUBERNETES / "overlays" / overlay, scratch)],
         "components": [os.path.relpath(KUBERNETES / "components" / name, scratch) for name in components],
     }

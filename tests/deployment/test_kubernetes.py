@@ -51,7 +51,9 @@ KUBERNETES_VERSION = "1.34"
 UPCOMING_COMMANDS = {"cleanup", "redrive"}
 """Commands of the re-drive and clean-up issue that the CronJobs already call."""
 
-RENDERINGS = (*OVERLAYS, "production+keda-worker")
+WITH_OPTIONS = "production+keda-worker+grpc"
+"""Production with every optional component, as a user adds them to the overlay."""
+RENDERINGS = (*OVERLAYS, WITH_OPTIONS)
 PROJECT_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 README = (ROOT / "README.md").read_text()
 
@@ -59,8 +61,8 @@ README = (ROOT / "README.md").read_text()
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Object]]:
     renderings = {overlay: render(KUBERNETES / "overlays" / overlay) for overlay in OVERLAYS}
-    renderings["production+keda-worker"] = render_with_components(
-        "production", ["keda-worker"], tmp_path_factory.mktemp("keda")
+    renderings[WITH_OPTIONS] = render_with_components(
+        "production", ["keda-worker", "grpc"], tmp_path_factory.mktemp("options")
     )
     return renderings
 
@@ -97,7 +99,8 @@ def test_each_overlay_renders_every_part(rendered: dict[str, list[Object]]) -> N
         commands = {command_of(item.pod["containers"][0]) for item in workloads(objects)}
         assert {"api", "worker", "migrate", "cleanup", "redrive"} <= commands, name
     assert "relay" in {command_of(item.pod["containers"][0]) for item in workloads(rendered["production"])}
-    assert of_kind(rendered["production+keda-worker"], "ScaledObject")
+    assert of_kind(rendered[WITH_OPTIONS], "ScaledObject")
+    assert workload(rendered[WITH_OPTIONS], "grpc")
 
 
 def test_every_object_validates_strictly_against_the_pinned_kubernetes_schemas(objects: list[Object]) -> None:
@@ -146,7 +149,7 @@ def test_an_unknown_kind_fails_instead_of_being_skipped() -> None:
 def test_the_scaled_object_schema_rejects_broken_objects(
     rendered: dict[str, list[Object]], breaking: Callable[[Object], None]
 ) -> None:
-    scaled = copy.deepcopy(of_kind(rendered["production+keda-worker"], "ScaledObject")[0])
+    scaled = copy.deepcopy(of_kind(rendered[WITH_OPTIONS], "ScaledObject")[0])
     assert schema_errors(scaled) == []
     breaking(scaled)
     assert schema_errors(scaled)
@@ -417,7 +420,7 @@ def test_workers_never_outnumber_the_partitions(objects: list[Object]) -> None:
 
 
 def test_the_scaled_object_watches_the_worker_s_group(rendered: dict[str, list[Object]]) -> None:
-    objects = rendered["production+keda-worker"]
+    objects = rendered[WITH_OPTIONS]
     worker = workload(objects, "worker")
     settings = container_settings(objects, worker.pod["containers"][0])
     (scaled,) = of_kind(objects, "ScaledObject")
@@ -496,3 +499,42 @@ def test_pods_run_as_the_image_s_own_user(objects: list[Object]) -> None:
     for item in workloads(objects):
         context = item.pod["securityContext"]
         assert (context["runAsUser"], context["runAsGroup"]) == (int(uid[1]), int(gid[1])), item.name
+
+
+LISTENERS = {"api": ("http", "http.host", "http.port"), "grpc": ("grpc", "grpc.host", "grpc.port")}
+"""Per command: the container port its probes and Service use, and the settings it listens on."""
+
+
+def test_servers_listen_on_the_port_they_declare_and_beyond_loopback(objects: list[Object]) -> None:
+    for item in workloads(objects):
+        container = item.pod["containers"][0]
+        if command_of(container) not in LISTENERS:
+            continue
+        port_name, host_key, port_key = LISTENERS[command_of(container)]
+        settings = container_settings(objects, container)
+        declared = {port["name"]: port["containerPort"] for port in container["ports"]}
+        assert declared[port_name] == setting(settings, port_key), item.name
+        assert setting(settings, host_key) == "0.0.0.0", f"{item.name}: probes from the kubelet never reach loopback"
+
+
+@pytest.mark.parametrize(
+    ("breaking", "expected"),
+    [
+        (lambda probe: probe["grpc"].pop("service"), "not the service's"),
+        (lambda probe: probe["grpc"].update(port=9000), "not a declared port"),
+        (lambda probe: probe.update(exec={"command": ["true"]}) or probe.pop("grpc"), "neither an HTTP nor a gRPC"),
+    ],
+)
+def test_a_broken_grpc_probe_is_named(
+    rendered: dict[str, list[Object]], breaking: Callable[[Object], None], expected: str
+) -> None:
+    objects = copy.deepcopy(rendered[WITH_OPTIONS])
+    assert invariants.probes(objects) == []
+    breaking(_container(objects, "grpc")["readinessProbe"])
+    assert any(expected in problem for problem in invariants.probes(objects))
+
+
+def test_the_grpc_grace_covers_its_drain(rendered: dict[str, list[Object]]) -> None:
+    objects = copy.deepcopy(rendered[WITH_OPTIONS])
+    workload(objects, "grpc").pod["terminationGracePeriodSeconds"] = 25
+    assert any("cruncan-grpc: terminationGracePeriodSeconds 25" in p for p in invariants.termination_grace(objects))
