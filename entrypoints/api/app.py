@@ -27,9 +27,11 @@ def create_app(container: ApiContainer) -> Flask:
     container.wire()
     app.register_blueprint(views.blueprint)
     register_error_handlers(app)
+    container.instrument_app(app)
     log_each_request(app)
+    # After the instrumentation: Flask runs before_request hooks in order, and a refused request must
+    # still have its server span (opened by the instrumentation's hook) to carry the subject and status.
     app.config["AUTH_ENABLED"] = container.config.auth.enabled()
     if app.config["AUTH_ENABLED"]:
         install_authentication(app, container.authentication.verifier(), container.authentication.record_subject())
-    container.instrument_app(app)
     return app

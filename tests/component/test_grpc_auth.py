@@ -8,6 +8,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from entrypoints.grpc.gen import one_pb2
 from harness.jwks import AUDIENCE, ISSUER, JwksServer, claims, ec_key, hmac_signed_with, rsa_key, unsigned
@@ -118,3 +120,41 @@ def test_without_auth_enabled_nothing_is_asked_and_no_subject_is_recorded(clean_
         found = running.stub.Get(one_pb2.GetRequest(request_id=request_id), timeout=10)
 
     assert not found.HasField("submitted_by")
+
+
+@pytest.fixture(scope="module")
+def secured_once(postgres_dsn: str) -> Iterator[RunningGrpc]:
+    with JwksServer([KEY]) as jwks:
+        overrides = [
+            "auth.enabled=true",
+            f"auth.jwks_url={jwks.url}",
+            f"auth.issuer={ISSUER}",
+            f"auth.audience={AUDIENCE}",
+        ]
+        with running_grpc(postgres_dsn, *overrides) as running:
+            yield running
+
+
+PRINTABLE = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
+
+
+JWT_SHAPED = st.lists(st.text("abXY-_09=", max_size=40), min_size=2, max_size=4).map(
+    lambda parts: "Bearer " + ".".join(parts)
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.text(PRINTABLE, max_size=300).map(str.strip)
+    | st.builds(lambda tail: f"Bearer {tail}", st.text(PRINTABLE, min_size=1, max_size=300))
+    | st.builds(
+        lambda parts: "Bearer " + ".".join(parts), st.lists(st.text("abXY-_09=", max_size=40), min_size=2, max_size=4)
+    )
+)
+def test_any_authorization_metadata_but_a_valid_token_is_unauthenticated(secured_once, authorization):
+    before = secured_once.stored()
+
+    error = refused(secured_once.stub.Submit, submit_request(), metadata=(("authorization", authorization),))
+
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED, error.details()
+    assert secured_once.stored() == before

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
 import urllib3
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from adapters.telemetry.providers import Telemetry
 from entrypoints.api.container import build_container
@@ -15,6 +18,7 @@ from entrypoints.api.main import api_services
 from entrypoints.settings import load_settings
 from harness.jwks import AUDIENCE, ISSUER, JwksServer, claims, rsa_key, unsigned
 from harness.postgres import query
+from tests.unit.recorded_telemetry import in_memory_telemetry
 
 pytestmark = [pytest.mark.postgres]
 
@@ -47,8 +51,8 @@ def auth_settings(jwks: JwksServer) -> list[str]:
     ]
 
 
-@pytest.fixture
-def api(clean_postgres: str) -> Iterator[AuthenticatedApi]:
+@contextmanager
+def authenticated_api(dsn: str, telemetry: Telemetry) -> Iterator[AuthenticatedApi]:
     with JwksServer([KEY]) as jwks:
         settings = load_settings(
             environ={},
@@ -56,23 +60,29 @@ def api(clean_postgres: str) -> Iterator[AuthenticatedApi]:
                 "http.port=0",
                 "http.max_body_bytes=4096",
                 "storage.backend=postgres",
-                f"storage.postgres.dsn={clean_postgres}",
+                f"storage.postgres.dsn={dsn}",
                 "relay.embedded=false",
                 *auth_settings(jwks),
             ],
         )
-        container = build_container(settings, Telemetry.disabled("cruncan-api"))
+        container = build_container(settings, telemetry)
         server, services = api_services(container)
         for service, _ in services:
             service.start()
         try:
             with urllib3.PoolManager(retries=False, timeout=10) as http:
-                yield AuthenticatedApi(server.url, clean_postgres, jwks, http)
+                yield AuthenticatedApi(server.url, dsn, jwks, http)
         finally:
             for service, timeout_s in reversed(services):
                 service.stop(timeout_s)
             container.shutdown_resources()
             container.unwire()
+
+
+@pytest.fixture
+def api(clean_postgres: str) -> Iterator[AuthenticatedApi]:
+    with authenticated_api(clean_postgres, Telemetry.disabled("cruncan-api")) as running:
+        yield running
 
 
 def test_a_valid_token_submits_and_the_subject_is_recorded_with_the_request(api):
@@ -163,3 +173,49 @@ def test_with_the_jwks_unreachable_and_no_key_known_it_is_503_not_401(api):
 
     assert response.status == 503
     assert response.headers["Retry-After"] == "1"
+
+
+def test_every_request_has_its_server_span_naming_the_subject_and_never_holding_the_token(clean_postgres):
+    recorded = in_memory_telemetry("cruncan-api")
+    token = KEY.sign(claims(subject="span-subject"))
+    try:
+        with authenticated_api(clean_postgres, recorded.telemetry) as running:
+            assert running.post(token).status == 201
+            assert running.post(KEY.sign(claims(subject="reader", scope="one:read"))).status == 403
+            assert running.post().status == 401
+    finally:
+        recorded.telemetry.shutdown()
+
+    servers = [span for span in recorded.finished() if span.name == "POST /one"]
+    assert [span.attributes.get("enduser.id") for span in servers] == ["span-subject", "reader", None]
+    assert [span.attributes["http.response.status_code"] for span in servers] == [201, 403, 401]
+    everything = " ".join(str(dict(span.attributes or {})) for span in recorded.finished())
+    assert token not in everything
+    assert token.split(".")[2] not in everything
+
+
+JWT_SHAPED = st.lists(st.text("abXY-_09=", max_size=40), min_size=2, max_size=4).map(
+    lambda parts: "Bearer " + ".".join(parts)
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=300)
+    | st.builds(lambda tail: f"Bearer {tail}", st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E)))
+    | st.builds(
+        lambda parts: "Bearer " + ".".join(parts),
+        st.lists(st.text("abcXYZ-_019=", max_size=40), min_size=2, max_size=4),
+    )
+)
+def test_any_authorization_header_but_a_valid_token_is_a_401_and_stores_nothing(api, authorization):
+    response = api.http.request(
+        "POST",
+        f"{api.url}/one",
+        body=json.dumps(BODY),
+        headers={"Content-Type": "application/json", "Authorization": authorization},
+    )
+
+    assert response.status == 401, response.data
+    assert response.json()["error"] in {"unauthorized", "invalid_token"}
+    assert query(api.dsn, "SELECT count(*) FROM request") == [(0,)]
