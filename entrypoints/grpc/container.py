@@ -60,6 +60,8 @@ class GrpcContainer(containers.DeclarativeContainer):
         verifier=authentication.verifier.provider,
         record_subject=authentication.record_subject,
     )
+    # Ready means able to accept: with the outbox, a broker outage delays publication but not ingestion.
+    probes = providers.List(storage.probe)
     server = providers.Singleton(
         GrpcServer,
         service=service,
@@ -68,6 +70,7 @@ class GrpcContainer(containers.DeclarativeContainer):
         threads=config.grpc.threads,
         max_message_bytes=config.grpc.max_message_bytes,
         interceptors=interceptors,
+        probes=probes,
     )
 
 

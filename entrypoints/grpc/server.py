@@ -15,8 +15,36 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from entrypoints.grpc.service import SERVICE_NAME, OneService
+from ports.health import Probe
 
 log = logging.getLogger(__name__)
+
+
+class ReadinessHealth(health.HealthServicer):
+    """The standard health service. Checking OneService's name also runs the readiness probes, as
+    `GET /readyz` does, so a gRPC readiness probe sees the store go down; the empty name is liveness."""
+
+    def __init__(self, probes: Sequence[Probe]) -> None:
+        super().__init__()
+        self._probes = probes
+
+    def Check(  # noqa: N802 (the gRPC method's name)
+        self, request: health_pb2.HealthCheckRequest, context: grpc.ServicerContext
+    ) -> health_pb2.HealthCheckResponse:
+        answer = super().Check(request, context)
+        serving = answer.status == health_pb2.HealthCheckResponse.SERVING
+        if request.service == SERVICE_NAME and serving and not all(_passes(probe) for probe in self._probes):
+            return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.NOT_SERVING)
+        return answer
+
+
+def _passes(probe: Probe) -> bool:
+    try:
+        probe.check()
+    except Exception as exc:  # a probe reports any failure as "not ready"
+        log.warning("not ready: %s: %s", probe.name, exc)
+        return False
+    return True
 
 
 class GrpcServer:
@@ -31,6 +59,7 @@ class GrpcServer:
         threads: int,
         max_message_bytes: int,
         interceptors: Sequence[grpc.ServerInterceptor] = (),
+        probes: Sequence[Probe] = (),
     ) -> None:
         self._service = service
         self.host = host
@@ -43,7 +72,7 @@ class GrpcServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        self.health = health.HealthServicer()
+        self.health = ReadinessHealth(probes)
         self._server.add_generic_rpc_handlers((service.handler(),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server)

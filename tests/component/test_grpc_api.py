@@ -261,3 +261,20 @@ def test_many_concurrent_retries_of_one_request_key_store_exactly_one_request(gr
     assert set(answers) <= {request_id, "ABORTED"}, answers
     assert request_id in answers
     assert grpc_api.stub.Submit(submit_request(request_key="concurrent"), timeout=10).request_id == request_id
+
+
+def test_the_service_checks_not_serving_while_the_store_is_down_and_liveness_stays_serving(grpc_api):
+    health = health_pb2_grpc.HealthStub(grpc_api.channel)
+
+    def status(service: str) -> int:
+        return health.Check(health_pb2.HealthCheckRequest(service=service), timeout=20).status
+
+    grpc_api.proxy.cut()
+    try:
+        while_down = (status("cruncan.one.v1.OneService"), status(""))
+    finally:
+        grpc_api.proxy.start()
+
+    serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+    assert while_down == (not_serving, serving)
+    assert status("cruncan.one.v1.OneService") == serving
