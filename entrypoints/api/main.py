@@ -11,6 +11,7 @@ from adapters.telemetry.providers import Telemetry
 from entrypoints.api.app import create_app
 from entrypoints.api.container import ApiContainer, build_container
 from entrypoints.api.server import WaitressServer
+from entrypoints.api.waitress_shim import HttpLimits
 from entrypoints.lifecycle import Service, run_until_signalled
 from runtime.background import BackgroundLoop
 
@@ -24,8 +25,19 @@ def api_services(container: ApiContainer) -> tuple[WaitressServer, list[tuple[Se
     config = container.config
     container.probes()
     container.ingest()
+    limits = HttpLimits(
+        connection_limit=config.http.connection_limit(),
+        header_timeout_s=config.http.header_timeout_s(),
+        body_timeout_s=config.http.body_timeout_s(),
+        max_body_bytes=config.http.max_body_bytes(),
+        max_header_bytes=config.http.max_header_bytes(),
+    )
     server = WaitressServer(
-        create_app(container), host=config.http.host(), port=config.http.port(), threads=config.http.threads()
+        create_app(container),
+        host=config.http.host(),
+        port=config.http.port(),
+        threads=config.http.threads(),
+        limits=limits,
     )
     services: list[tuple[Service, float]] = []
     if config.relay.embedded():

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from entrypoints.api import waitress_shim
+from entrypoints.api.waitress_shim import HttpLimits
 
 log = logging.getLogger(__name__)
 
@@ -17,11 +18,13 @@ log = logging.getLogger(__name__)
 class WaitressServer:
     name = "http server"
 
-    def __init__(self, app: Any, host: str, port: int, threads: int) -> None:
+    def __init__(self, app: Any, host: str, port: int, threads: int, limits: HttpLimits | None = None) -> None:
         # waitress warns on every request that waits for a thread: under load, many lines a second
         # that say only "busy"; the request duration metric says it better.
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-        self._server = waitress_shim.create(app, host=host, port=port, threads=threads, ident="cruncan")
+        self._server = waitress_shim.create(
+            app, host=host, port=port, threads=threads, ident="cruncan", limits=limits or HttpLimits()
+        )
         self._loop = threading.Thread(target=waitress_shim.serve, args=(self._server,), name="http-loop", daemon=True)
         self._drained: bool | None = None
 

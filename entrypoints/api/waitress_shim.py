@@ -1,30 +1,76 @@
 """What cruncan needs from waitress beyond what waitress documents, in one place.
 
 waitress documents `serve()`, `create_server()` and its adjustments. Draining gracefully (stop
-accepting, wait for the requests in flight, then close every connection) reads the server's
-internals, and only this module does: waitress is pinned exactly in pyproject.toml, and
-tests/integration/test_waitress_shim.py fails when an upgrade changes what is read here.
+accepting, wait for the requests in flight, then close every connection), deadlines for slow
+clients, a body limit counted after chunked decoding, and JSON for the errors waitress answers
+itself all reach into its server, connection and parser classes, and only this module does:
+waitress is pinned exactly in pyproject.toml, and tests/integration/test_waitress_shim.py fails
+when an upgrade changes what is used here.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import socket
+import threading
+import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
 from waitress.server import create_server
+from waitress.task import ErrorTask
+from waitress.utilities import (
+    BadRequest,
+    Error,
+    RequestEntityTooLarge,
+    RequestHeaderFieldsTooLarge,
+    ServerNotImplemented,
+)
 
 # The waitress objects are untyped; `Any` keeps their internals from spreading as types.
 WaitressServer = Any
+# Chunked framing counts towards waitress's own limit on the bytes read for a body; this much
+# room (and as much again as the body) lets a body of exactly the limit through in any chunking
+# a client would use, while the decoded size is held to the limit exactly.
+CHUNKED_FRAMING_ALLOWANCE = 65_536
+MAX_DETAIL_CHARS = 200
 
 
-def create(app: Any, *, host: str, port: int, threads: int, ident: str) -> WaitressServer:
-    """A waitress server bound to `host:port`, not yet serving (`serve` runs its loop); raises
-    `WaitressChanged` at once if this waitress lacks what the shim reads."""
-    server = create_server(app, host=host, port=port, threads=threads, ident=ident)
+@dataclass(frozen=True)
+class HttpLimits:
+    """What one client may hold of the server: connections in all, time to send a request's
+    headers (from connecting, or from its first byte on a kept-alive connection) and its body,
+    and the body's size after any chunked decoding."""
+
+    connection_limit: int = 1000
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    max_body_bytes: int = 1_048_576
+    max_header_bytes: int = 65_536
+
+
+def create(app: Any, *, host: str, port: int, threads: int, ident: str, limits: HttpLimits) -> WaitressServer:
+    """A waitress server bound to `host:port` that enforces `limits` and answers its own errors
+    in JSON, not yet serving (`serve` runs its loop); raises `WaitressChanged` at once if this
+    waitress lacks what the shim uses."""
+    server = create_server(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident=ident,
+        connection_limit=limits.connection_limit,
+        max_request_header_size=limits.max_header_bytes,
+        max_request_body_size=2 * limits.max_body_bytes + CHUNKED_FRAMING_ALLOWANCE,
+    )
     check_internals(server)
+    server.channel_class = partial(GuardedChannel, limits=limits)
     return server
 
 
@@ -68,6 +114,17 @@ def stop_threads(server: WaitressServer, timeout_s: float) -> None:
     server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout_s)
 
 
+# What the classes below rely on in the waitress classes they extend.
+CLASS_ATTRIBUTES: dict[type, tuple[str, ...]] = {
+    HTTPChannel: (
+        "error_task_class", "parser_class", "request", "will_close", "close_when_flushed",
+        "total_outbufs_len", "readable", "received", "service",
+    ),
+    HTTPRequestParser: ("completed", "headers_finished", "chunked", "content_length", "body_rcv", "error", "received"),
+    ErrorTask: ("execute", "set_close_on_finish", "write", "status", "content_length"),
+}  # fmt: skip
+
+
 class WaitressChanged(RuntimeError):
     """The installed waitress lacks an internal this module reads: review the shim before upgrading."""
 
@@ -88,6 +145,7 @@ def check_internals(server: WaitressServer) -> None:
         expected += [
             ("channel.requests", getattr(channel, "requests", None), list),
             ("channel.total_outbufs_len", getattr(channel, "total_outbufs_len", None), int),
+            ("channel.requests_lock", getattr(channel, "requests_lock", None), type(threading.Lock())),
         ]
     problems = [
         f"{name} is {type(value).__name__}, not {_names(kind)}"
@@ -99,9 +157,17 @@ def check_internals(server: WaitressServer) -> None:
         for channel in list(getattr(server, "active_channels", {}).values())
         if not hasattr(channel, "request")
     ]
+    problems += [
+        f"{kind.__name__}.{name} is missing"
+        for kind, names in CLASS_ATTRIBUTES.items()
+        for name in names
+        if not hasattr(kind, name)
+    ]
     callables = {
         "server.trigger.pull_trigger": getattr(getattr(server, "trigger", None), "pull_trigger", None),
         "server.del_channel": getattr(server, "del_channel", None),
+        "server.add_task": getattr(server, "add_task", None),
+        "server.channel_class": getattr(server, "channel_class", None),
         "server.run": getattr(server, "run", None),
     }
     problems += [f"{name} is not callable" for name, value in callables.items() if not callable(value)]
@@ -114,3 +180,126 @@ def check_internals(server: WaitressServer) -> None:
 
 def _names(kind: type | tuple[type, ...]) -> str:
     return " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+
+
+class RequestTimeout(Error):  # type: ignore[misc]
+    code = 408
+    reason = "Request Timeout"
+
+
+# The JSON `error` for each error waitress raises itself; an unsupported Transfer-Encoding is a
+# malformed request here (400), as for every other framing the server cannot read.
+ERRORS: tuple[tuple[type, int, str], ...] = (
+    (RequestEntityTooLarge, 413, "body_too_large"),
+    (RequestHeaderFieldsTooLarge, 431, "request_header_fields_too_large"),
+    (ServerNotImplemented, 400, "unsupported_transfer_encoding"),
+    (RequestTimeout, 408, "request_timeout"),
+    (BadRequest, 400, "bad_request"),
+)
+REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large", 431: "Request Header Fields Too Large"}
+
+
+def json_error(error: Any, max_body_bytes: int) -> tuple[str, bytes]:
+    """The status line and JSON body `{"error", "detail"}` for an error waitress raised."""
+    status, name = next(((code, name) for kind, code, name in ERRORS if isinstance(error, kind)), (500, ""))
+    if status == 500:
+        return "500 Internal Server Error", json.dumps(
+            {"error": "internal_error", "detail": "the server failed to handle the request"}
+        ).encode()
+    detail = str(error.body)
+    if status == 413:
+        detail = f"the body is larger than the limit of {max_body_bytes} bytes"
+    if len(detail) > MAX_DETAIL_CHARS:
+        detail = detail[:MAX_DETAIL_CHARS] + "..."
+    return f"{status} {REASONS[status]}", json.dumps({"error": name, "detail": detail}).encode()
+
+
+class JsonErrorTask(ErrorTask):  # type: ignore[misc]
+    """Answers a request waitress refused with JSON, and closes the connection."""
+
+    def execute(self) -> None:
+        status, body = json_error(self.request.error, self.channel.limits.max_body_bytes)
+        self.status = status
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class BoundedParser(HTTPRequestParser):  # type: ignore[misc]
+    """waitress's parser, refusing a body over `max_body_bytes`, counted after chunked decoding:
+    at the headers for a Content-Length, as soon as the decoded chunks pass it otherwise."""
+
+    error: Any
+    completed: bool
+    headers_finished: bool
+    chunked: bool
+    body_rcv: Any
+    content_length: int
+
+    def __init__(self, adj: Any, *, max_body_bytes: int) -> None:
+        super().__init__(adj)
+        self.max_body_bytes = max_body_bytes
+
+    def received(self, data: bytes) -> int:
+        consumed: int = super().received(data)
+        if self.error is None and self.headers_finished and self._too_large():
+            self.error = RequestEntityTooLarge(f"the body is larger than {self.max_body_bytes} bytes")
+            self.completed = True
+            return len(data)
+        return consumed
+
+    def _too_large(self) -> bool:
+        if self.chunked:
+            return self.body_rcv is not None and len(self.body_rcv) > self.max_body_bytes
+        return bool(self.content_length > self.max_body_bytes)
+
+
+class GuardedChannel(HTTPChannel):  # type: ignore[misc]
+    """A connection that is dropped when its request headers, or separately its body, take longer
+    than the limits allow; checked on every turn of the event loop (at least once a second).
+
+    The header clock runs from the connection's opening, or on a kept-alive connection from the
+    first byte of the next request; a dropped request that had sent its headers is answered 408."""
+
+    error_task_class = JsonErrorTask
+    request: Any
+    requests: list[Any]
+    total_outbufs_len: int
+    will_close: bool
+    close_when_flushed: bool
+
+    def __init__(self, server: Any, sock: Any, addr: Any, adj: Any, map: Any = None, *, limits: HttpLimits) -> None:
+        self.limits = limits
+        self.parser_class = partial(BoundedParser, max_body_bytes=limits.max_body_bytes)
+        self.header_clock: float | None = time.monotonic()
+        self.body_clock: float | None = None
+        super().__init__(server, sock, addr, adj, map)
+
+    def readable(self) -> bool:
+        self.enforce_deadlines(time.monotonic())
+        return bool(super().readable())
+
+    def enforce_deadlines(self, now: float) -> None:
+        if self.requests or self.total_outbufs_len or self.will_close or self.close_when_flushed:
+            self.header_clock = self.body_clock = None
+            return
+        request = self.request
+        if request is None or not request.headers_finished:
+            if self.header_clock is None and request is not None:
+                self.header_clock = now
+            if self.header_clock is not None and now - self.header_clock > self.limits.header_timeout_s:
+                self.will_close = True
+            return
+        if self.body_clock is None:
+            self.body_clock = now
+        if now - self.body_clock > self.limits.body_timeout_s:
+            self.answer_timeout(request)
+
+    def answer_timeout(self, request: Any) -> None:
+        with self.requests_lock:
+            request.error = RequestTimeout(f"the body did not arrive within {self.limits.body_timeout_s:g} s")
+            request.completed = True
+            self.requests.append(request)
+            self.request = None
+        self.server.add_task(self)

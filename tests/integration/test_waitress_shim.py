@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -41,7 +42,9 @@ def gate() -> Gate:
 @pytest.fixture
 def raw_server(gate: Gate) -> Iterator[waitress_shim.WaitressServer]:
     """A waitress server made and run by the shim alone, as `WaitressServer` runs one."""
-    raw = waitress_shim.create(gate, host="127.0.0.1", port=0, threads=2, ident="test")
+    raw = waitress_shim.create(
+        gate, host="127.0.0.1", port=0, threads=2, ident="test", limits=waitress_shim.HttpLimits()
+    )
     loop = threading.Thread(target=waitress_shim.serve, args=(raw,), daemon=True)
     loop.start()
     yield raw
@@ -84,6 +87,17 @@ def test_the_internals_exist_on_an_idle_server_and_one_serving_a_request(
         assert waitress_shim.has_requests_in_flight(raw)
         gate.open.set()
         assert client.recv(4096).startswith(b"HTTP/1.1 200")
+
+
+def test_a_request_still_arriving_counts_as_in_flight(raw_server: waitress_shim.WaitressServer) -> None:
+    with socket.create_connection(waitress_shim.address(raw_server), timeout=5) as client:
+        client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345")
+        deadline = time.monotonic() + 5
+        while not waitress_shim.has_requests_in_flight(raw_server) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+        assert waitress_shim.has_requests_in_flight(raw_server)
+        waitress_shim.check_internals(raw_server)
 
 
 def test_a_server_without_an_internal_is_refused_loudly_naming_it(raw_server: waitress_shim.WaitressServer) -> None:
