@@ -151,9 +151,16 @@ def test_a_token_without_the_scope_is_403_insufficient_scope(api):
 
 
 def test_a_body_is_not_read_before_the_caller_is_authenticated(api):
-    response = api.post(body=b"x" * 100_000)
+    unreadable = b"x" * 4000  # within http.max_body_bytes, so only reading it could refuse it (400)
+    response = api.post(body=unreadable)
 
     assert response.status == 401
+
+
+def test_a_body_over_the_limit_is_refused_by_the_server_before_authentication(api):
+    response = api.post(body=b"x" * 100_000)
+
+    assert (response.status, response.json()["error"]) == (413, "body_too_large")
 
 
 def test_health_readiness_and_the_openapi_document_stay_open(api):
