@@ -40,6 +40,11 @@ WaitressServer = Any
 # a client would use, while the decoded size is held to the limit exactly.
 CHUNKED_FRAMING_ALLOWANCE = 65_536
 MAX_DETAIL_CHARS = 200
+# After refusing a request, the server half-closes and reads and discards what the client still
+# sends, for this long or this many times the body limit, before closing: closing with unread
+# input would reset the connection, and a client still sending its body could lose the answer.
+LINGER_S = 2.0
+LINGER_BODIES = 4
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,7 @@ def stop_threads(server: WaitressServer, timeout_s: float) -> None:
 CLASS_ATTRIBUTES: dict[type, tuple[str, ...]] = {
     HTTPChannel: (
         "error_task_class", "parser_class", "request", "will_close", "close_when_flushed",
-        "total_outbufs_len", "readable", "received", "service",
+        "total_outbufs_len", "readable", "writable", "received", "service", "handle_read", "handle_close",
     ),
     HTTPRequestParser: ("completed", "headers_finished", "chunked", "content_length", "body_rcv", "error", "received"),
     ErrorTask: ("execute", "set_close_on_finish", "write", "status", "content_length"),
@@ -218,6 +223,7 @@ class JsonErrorTask(ErrorTask):  # type: ignore[misc]
     """Answers a request waitress refused with JSON, and closes the connection."""
 
     def execute(self) -> None:
+        self.channel.linger_on_close = True
         status, body = json_error(self.request.error, self.channel.limits.max_body_bytes)
         self.status = status
         self.response_headers.append(("Content-Type", "application/json"))
@@ -260,7 +266,9 @@ class GuardedChannel(HTTPChannel):  # type: ignore[misc]
     than the limits allow; checked on every turn of the event loop (at least once a second).
 
     The header clock runs from the connection's opening, or on a kept-alive connection from the
-    first byte of the next request; a dropped request that had sent its headers is answered 408."""
+    first byte of the next request; a dropped request that had sent its headers is answered 408.
+    After answering a refusal it closes in stages (half-close, then discard input for a bounded
+    while), so that the client reads the answer rather than a reset."""
 
     error_task_class = JsonErrorTask
     request: Any
@@ -274,11 +282,49 @@ class GuardedChannel(HTTPChannel):  # type: ignore[misc]
         self.parser_class = partial(BoundedParser, max_body_bytes=limits.max_body_bytes)
         self.header_clock: float | None = time.monotonic()
         self.body_clock: float | None = None
+        self.linger_on_close = False
+        self.lingering_until: float | None = None
+        self.linger_budget = LINGER_BODIES * limits.max_body_bytes
         super().__init__(server, sock, addr, adj, map)
 
     def readable(self) -> bool:
-        self.enforce_deadlines(time.monotonic())
+        now = time.monotonic()
+        if self.lingering_until is not None:
+            if now < self.lingering_until and self.linger_budget > 0:
+                return True
+            super().handle_close()
+            return False
+        self.enforce_deadlines(now)
         return bool(super().readable())
+
+    def writable(self) -> bool:
+        return self.lingering_until is None and bool(super().writable())
+
+    def handle_read(self) -> None:
+        if self.lingering_until is None:
+            super().handle_read()
+            return
+        try:
+            discarded = self.socket.recv(self.adj.recv_bytes)
+        except BlockingIOError:
+            return
+        except OSError:
+            discarded = b""
+        self.linger_budget -= len(discarded)
+        if not discarded:
+            super().handle_close()
+
+    def handle_close(self) -> None:
+        if not self.linger_on_close or self.lingering_until is not None:
+            super().handle_close()
+            return
+        try:
+            self.socket.shutdown(socket.SHUT_WR)
+        except OSError:
+            super().handle_close()
+            return
+        self.will_close = False
+        self.lingering_until = time.monotonic() + LINGER_S
 
     def enforce_deadlines(self, now: float) -> None:
         if self.requests or self.total_outbufs_len or self.will_close or self.close_when_flushed:
