@@ -14,13 +14,14 @@ class Record:
     topic: str
     partition: int
     offset: int
-    key: str
-    value: bytes
+    key: str | None
+    value: bytes | None
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class InMemoryBroker:
-    """A partitioned, append-only log per topic, as a Kafka broker keeps it, in memory."""
+    """A partitioned, append-only log per topic, as a Kafka broker keeps it, in memory. Keys are text
+    (or none) and header values text, the forms cruncan writes; a key picks its partition by CRC32."""
 
     def __init__(self, partitions: int = 3) -> None:
         self._partitions = partitions
@@ -31,10 +32,21 @@ class InMemoryBroker:
     def partitions(self) -> int:
         return self._partitions
 
-    def append(self, topic: str, key: str, value: bytes, headers: Mapping[str, str] | None = None) -> Record:
+    def create_topic(self, topic: str) -> None:
+        """Creates `topic` unless it exists, as a consumer or producer does before first use."""
         with self._lock:
-            log = self._topics.setdefault(topic, [[] for _ in range(self._partitions)])
-            partition = zlib.crc32(key.encode()) % self._partitions
+            self._log(topic)
+
+    def has_partition(self, topic: str, partition: int) -> bool:
+        with self._lock:
+            return topic in self._topics and 0 <= partition < self._partitions
+
+    def append(
+        self, topic: str, key: str | None, value: bytes | None, headers: Mapping[str, str] | None = None
+    ) -> Record:
+        with self._lock:
+            log = self._log(topic)
+            partition = zlib.crc32((key or "").encode()) % self._partitions
             record = Record(topic, partition, len(log[partition]), key, value, dict(headers or {}))
             log[partition].append(record)
             self._lock.notify_all()
@@ -52,6 +64,9 @@ class InMemoryBroker:
     def wait_for_records(self, timeout: float) -> None:
         with self._lock:
             self._lock.wait(timeout)
+
+    def _log(self, topic: str) -> list[list[Record]]:
+        return self._topics.setdefault(topic, [[] for _ in range(self._partitions)])
 
 
 class InMemoryPublisher(Publisher):

@@ -7,53 +7,33 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from adapters.memory.broker import InMemoryBroker, Record
+from adapters.memory.group import InMemoryConsumerGroup
 from domain.model.errors import CommitFailed
 from ports.messages import ConsumedMessage, MessageSource, Origin, PartitionListener, TopicPartition
 
 WAIT_SLICE_S = 0.05
 
 
-class InMemoryCommittedOffsets:
-    """A consumer group's committed positions, kept apart from its members so a new member resumes
-    where the last one committed; thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._positions: dict[TopicPartition, int] = {}
-        self.commits: list[dict[TopicPartition, int]] = []
-
-    def get(self, partition: TopicPartition) -> int:
-        with self._lock:
-            return self._positions.get(partition, 0)
-
-    def positions(self) -> dict[TopicPartition, int]:
-        with self._lock:
-            return dict(self._positions)
-
-    def record(self, positions: Mapping[TopicPartition, int]) -> None:
-        with self._lock:
-            self._positions.update(positions)
-            self.commits.append(dict(positions))
-
-
 @dataclass(frozen=True)
 class _Rebalance:
     kind: str
     partitions: tuple[TopicPartition, ...]
+    by_group: bool = False
 
 
 class InMemoryMessageSource(MessageSource):
-    """Reads `topic` of an in-memory broker as the only member of its group: at its first poll it is
-    assigned every partition, reading each from its committed position.
+    """Reads `topic` of an in-memory broker as a member of `group`, which hands out the partitions
+    (all of them to a lone member) and keeps committed positions; each partition is read from its
+    committed position when assigned.
 
-    Rebalances can be requested (`revoke`, `lose`, `assign`) and, as in Kafka, take effect inside
-    the next `poll`; `fail_commits` makes the next commits fail. Thread-safe.
+    Rebalances take effect inside the next `poll`, as in Kafka. Tests may also request them (`revoke`,
+    `lose`, `assign`), and `fail_commits` makes the next commits fail. Thread-safe.
     """
 
-    def __init__(self, broker: InMemoryBroker, topic: str, offsets: InMemoryCommittedOffsets | None = None) -> None:
+    def __init__(self, broker: InMemoryBroker, topic: str, group: InMemoryConsumerGroup | None = None) -> None:
         self._broker = broker
         self._topic = topic
-        self.offsets = offsets if offsets is not None else InMemoryCommittedOffsets()
+        self.group = group if group is not None else InMemoryConsumerGroup()
         self._lock = threading.RLock()
         self._listener: PartitionListener | None = None
         self._positions: dict[TopicPartition, int] = {}
@@ -81,9 +61,10 @@ class InMemoryMessageSource(MessageSource):
             return self._polled_empty
 
     def subscribe(self, listener: PartitionListener) -> None:
+        self._broker.create_topic(self._topic)
         with self._lock:
             self._listener = listener
-            self._rebalances.append(_Rebalance("assign", self._every_partition()))
+        self.group.join(self, self._every_partition())
 
     def poll(self, max_messages: int, timeout_s: float) -> Sequence[ConsumedMessage]:
         deadline = time.monotonic() + timeout_s
@@ -102,14 +83,15 @@ class InMemoryMessageSource(MessageSource):
             self._broker.wait_for_records(min(left, WAIT_SLICE_S))
 
     def commit(self, positions: Mapping[TopicPartition, int]) -> None:
+        """Records positions of any partition of an existing topic, owned or not, as a Kafka broker does."""
         with self._lock:
             if self._commit_failures:
                 self._commit_failures -= 1
                 raise CommitFailed("the in-memory group refused the commit, as told")
-            foreign = sorted(set(positions) - set(self._positions))
-            if foreign:
-                raise CommitFailed(f"partitions not assigned to this member: {foreign}")
-            self.offsets.record(positions)
+        unknown = sorted(p for p in positions if not self._broker.has_partition(p.topic, p.partition))
+        if unknown:
+            raise CommitFailed(f"unknown topic or partition: {unknown}")
+        self.group.record(positions)
 
     def close(self) -> None:
         with self._lock:
@@ -117,10 +99,22 @@ class InMemoryMessageSource(MessageSource):
                 return
             self.closed = True
             owned = tuple(sorted(self._positions))
+            self._rebalances.clear()
         if owned and self._listener is not None:
             self._listener.revoked(owned)
         with self._lock:
             self._positions.clear()
+        self.group.leave(self)
+
+    def grant(self, partitions: tuple[TopicPartition, ...]) -> None:
+        with self._lock:
+            if not self.closed:
+                self._rebalances.append(_Rebalance("assign", partitions, by_group=True))
+
+    def withdraw(self, partitions: tuple[TopicPartition, ...]) -> None:
+        with self._lock:
+            if not self.closed:
+                self._rebalances.append(_Rebalance("revoke", partitions, by_group=True))
 
     def revoke(self, partitions: Sequence[TopicPartition]) -> None:
         with self._lock:
@@ -151,11 +145,13 @@ class InMemoryMessageSource(MessageSource):
             if event.kind == "assign":
                 with self._lock:
                     for partition in event.partitions:
-                        self._positions[partition] = self.offsets.get(partition)
+                        self._positions[partition] = self.group.get(partition)
                 listener.assigned(event.partitions)
             elif event.kind == "revoke":
                 listener.revoked(event.partitions)
                 self._drop(event.partitions)
+                if event.by_group:
+                    self.group.released(self, event.partitions)
             else:
                 self._drop(event.partitions)
                 listener.lost(event.partitions)
@@ -185,7 +181,7 @@ class InMemoryMessageSource(MessageSource):
 def _consumed(record: Record) -> ConsumedMessage:
     return ConsumedMessage(
         origin=Origin(record.topic, record.partition, record.offset),
-        key=record.key.encode(),
+        key=record.key.encode() if record.key is not None else None,
         value=record.value,
         headers=tuple((name, value.encode()) for name, value in record.headers.items()),
     )

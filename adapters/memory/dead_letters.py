@@ -25,8 +25,8 @@ class InMemoryDeadLetters(DeadLetterQueue):
                 self._refused += 1
                 raise DeadLetterUnavailable(f"the in-memory broker refused a dead letter for {self._topic}, as told")
         headers = {name: (value or b"").decode(errors="replace") for name, value in message.headers}
-        key = (message.key or b"").decode(errors="replace")
-        self._broker.append(self._topic, key, message.value or b"", headers)
+        key = message.key.decode(errors="replace") if message.key is not None else None
+        self._broker.append(self._topic, key, message.value, headers)
 
     def refuse_next(self, times: int = 1) -> None:
         with self._lock:

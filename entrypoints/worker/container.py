@@ -6,8 +6,9 @@ from adapters.http.third_party_client import Urllib3ThirdPartyClient
 from adapters.http.token_client import Urllib3TokenClient
 from adapters.kafka.consumer import KafkaMessageSource
 from adapters.kafka.dead_letters import KafkaDeadLetterQueue
-from adapters.memory.consumer import InMemoryCommittedOffsets, InMemoryMessageSource
+from adapters.memory.consumer import InMemoryMessageSource
 from adapters.memory.dead_letters import InMemoryDeadLetters
+from adapters.memory.group import InMemoryConsumerGroup
 from adapters.telemetry.messaging import traced_handler
 from adapters.telemetry.metered import MeteredForward, MeteredTokenClient
 from adapters.telemetry.providers import Telemetry
@@ -86,14 +87,14 @@ class WorkerContainer(containers.DeclarativeContainer):
     )
     record = providers.Singleton(RecordOutcome, uow=traced_unit_of_work, clock=core.clock)
 
-    memory_offsets = providers.Singleton(InMemoryCommittedOffsets)
+    memory_group = providers.Singleton(InMemoryConsumerGroup)
     source = providers.Selector(
         config.messaging.backend,
         memory=providers.Singleton(
             InMemoryMessageSource,
             broker=messaging.memory_broker,
             topic=config.messaging.kafka.topic,
-            offsets=memory_offsets,
+            group=memory_group,
         ),
         kafka=providers.Singleton(
             KafkaMessageSource,

@@ -8,8 +8,9 @@ from collections import Counter
 import pytest
 
 from adapters.memory.broker import InMemoryBroker
-from adapters.memory.consumer import InMemoryCommittedOffsets, InMemoryMessageSource
+from adapters.memory.consumer import InMemoryMessageSource
 from adapters.memory.dead_letters import InMemoryDeadLetters
+from adapters.memory.group import InMemoryConsumerGroup
 from domain.model.errors import OutcomeNotRecorded, StoreUnavailable
 from domain.model.outcomes import DeadLetter, DeadLetterCause, Forwarded
 from domain.model.retry import RetryPolicy
@@ -94,7 +95,7 @@ class Consumer:
     def __init__(self, handler, *, concurrency=4, partitions=1, drain_timeout_s=WAIT_S, commit_interval_s=0.0):
         self.handler = handler
         self.broker = InMemoryBroker(partitions=partitions)
-        self.offsets = InMemoryCommittedOffsets()
+        self.offsets = InMemoryConsumerGroup()
         self.source = InMemoryMessageSource(self.broker, TOPIC, self.offsets)
         self.dead_letters = InMemoryDeadLetters(self.broker, DLQ)
         self.record_failures = 0

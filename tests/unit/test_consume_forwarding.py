@@ -57,7 +57,7 @@ class Flow:
         return self.store.requests[request_id].status
 
     def committed(self):
-        return sum(self.source.offsets.get(TopicPartition(TOPIC, p)) for p in range(PARTITIONS))
+        return sum(self.source.group.get(TopicPartition(TOPIC, p)) for p in range(PARTITIONS))
 
 
 def wait_until(condition, what):
