@@ -39,13 +39,13 @@ class WireMock:
         created = self._admin("POST", "/mappings", {"request": request, "response": response, **mapping})
         return str(created["id"])
 
-    def stub_sequence(self, request: Mapping[str, Any], responses: Sequence[Mapping[str, Any]]) -> None:
+    def stub_sequence(self, request: Mapping[str, Any], responses: Sequence[Mapping[str, Any]], **extra: Any) -> None:
         """Answers matching requests with `responses` in turn, then with the last one for ever
         (a WireMock scenario; "fail twice then succeed" is `[fail, fail, succeed]`)."""
         scenario = f"sequence-{uuid.uuid4()}"
         states = ["Started"] + [f"answered-{n}" for n in range(1, len(responses))]
         for n, response in enumerate(responses):
-            mapping: Json = {"scenarioName": scenario, "requiredScenarioState": states[n]}
+            mapping: Json = {**extra, "scenarioName": scenario, "requiredScenarioState": states[n]}
             if n + 1 < len(responses):
                 mapping["newScenarioState"] = states[n + 1]
             self.stub(request, response, **mapping)
@@ -54,6 +54,11 @@ class WireMock:
         """The requests received that match `pattern` (all of them by default), as WireMock logged them."""
         found = self._admin("POST", "/requests/find", pattern or {"method": "ANY", "urlPattern": ".*"})
         return list(found["requests"])
+
+    def served(self) -> list[Json]:
+        """Every request received, oldest first, each with the response WireMock chose for it
+        (`request`, `responseDefinition`)."""
+        return list(reversed(self._admin("GET", "/requests")["requests"]))
 
     def count(self, pattern: Mapping[str, Any]) -> int:
         return int(self._admin("POST", "/requests/count", pattern)["count"])
