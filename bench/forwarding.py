@@ -1,6 +1,6 @@
 """Forwarding throughput of `cruncan worker` on real Postgres + Kafka, against the demo's stand-in token API
-and third party (no added latency, in a process of its own): one message at a time, as the original's
-loop, then at the default concurrency, in one run, with their ratio.
+and third party (no added latency, in a process of its own): one message at a time (concurrency 1),
+then at the default concurrency, in one run, with their ratio.
 
 Each run stores and publishes its messages first, then starts a worker and times it from its partition
 assignment to the last request recorded as forwarded."""

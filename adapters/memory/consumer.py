@@ -22,13 +22,9 @@ class _Rebalance:
 
 
 class InMemoryMessageSource(MessageSource):
-    """Reads `topic` of an in-memory broker as a member of `group`, which hands out the partitions
-    (all of them to a lone member) and keeps committed positions; each partition is read from its
-    committed position when assigned.
-
-    Rebalances take effect inside the next `poll`, as in Kafka. Tests may also request them (`revoke`,
-    `lose`, `assign`), and `fail_commits` makes the next commits fail. Thread-safe.
-    """
+    """Reads `topic` of an in-memory broker as a member of `group` (one of its own by default), each
+    partition from its committed position; rebalances take effect inside `poll`, as in Kafka. Tests may
+    request rebalances (`revoke`, `lose`, `assign`) and failing commits (`fail_commits`). Thread-safe."""
 
     def __init__(self, broker: InMemoryBroker, topic: str, group: InMemoryConsumerGroup | None = None) -> None:
         self._broker = broker

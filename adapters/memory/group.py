@@ -18,10 +18,8 @@ class GroupMember(Protocol):
 
 
 class InMemoryConsumerGroup:
-    """Committed positions that outlive the members, and the members' partitions, moved as Kafka's
-    cooperative sticky assignor moves them: a joining member gets its share once the owners have
-    revoked it (each in its next poll); a leaving member's partitions go to those with the fewest.
-    Thread-safe."""
+    """Committed positions that outlive the members, and each member's partitions, moved as Kafka's
+    cooperative sticky assignor moves them (see docs/architecture.md). Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
