@@ -12,17 +12,10 @@ import pytest
 from adapters.kafka.dead_letters import KafkaDeadLetterQueue
 from adapters.memory.broker import InMemoryBroker
 from adapters.memory.dead_letters import InMemoryDeadLetters
-from harness.kafka import read_messages
 from ports.messages import DeadLetterMessage, DeadLetterQueue, DeadLetterUnavailable
+from tests.contract.topics import Reader, TopicMessage, kafka_reader, memory_reader
 
 DELIVERY_TIMEOUT_MS = 2000
-
-
-@dataclass(frozen=True)
-class Kept:
-    key: str | None
-    value: bytes | None
-    headers: dict[str, str]
 
 
 @dataclass
@@ -30,18 +23,13 @@ class Queue:
     """A dead-letter queue, how to read what it kept, and how to make it unable to keep anything."""
 
     queue: DeadLetterQueue
-    kept: Callable[[int], list[Kept]]
+    kept: Reader
     unavailable: Callable[[], contextlib.AbstractContextManager[None]]
 
 
 def memory_queue(topic: str) -> Iterator[Queue]:
     broker = InMemoryBroker()
     queue = InMemoryDeadLetters(broker, topic)
-
-    def kept(count: int) -> list[Kept]:
-        records = broker.records(topic)
-        assert len(records) >= count, f"{len(records)} of {count} dead letters kept"
-        return [Kept(record.key, record.value, dict(record.headers)) for record in records]
 
     @contextlib.contextmanager
     def unavailable() -> Iterator[None]:
@@ -51,7 +39,7 @@ def memory_queue(topic: str) -> Iterator[Queue]:
         finally:
             queue.accept()
 
-    yield Queue(queue, kept, unavailable)
+    yield Queue(queue, memory_reader(broker, topic), unavailable)
 
 
 def kafka_queue(request: pytest.FixtureRequest, topic: str) -> Iterator[Queue]:
@@ -65,10 +53,7 @@ def kafka_queue(request: pytest.FixtureRequest, topic: str) -> Iterator[Queue]:
         request_timeout_ms=1000,
     )
 
-    def kept(count: int) -> list[Kept]:
-        return [Kept(m.key, m.value, m.headers) for m in read_messages(broker.bootstrap_servers, topic, count)]
-
-    yield Queue(queue, kept, broker.outage)
+    yield Queue(queue, kafka_reader(broker.bootstrap_servers, topic), broker.outage)
     queue.close(timeout_s=5.0)
 
 
@@ -90,14 +75,16 @@ def test_a_dead_letter_is_kept_with_its_key_value_and_headers_once_published(dea
     )
 
     assert dead_letters.kept(1) == [
-        Kept("00000000000000000001", b'{"request_id": 1}', {"traceparent": "00-ab-cd-01", "cruncan.dlq.cause": "x"})
+        TopicMessage(
+            "00000000000000000001", b'{"request_id": 1}', {"traceparent": "00-ab-cd-01", "cruncan.dlq.cause": "x"}
+        )
     ]
 
 
 def test_a_message_without_key_or_value_is_kept_as_such(dead_letters):
     dead_letters.queue.publish(letter(None, None, reason="poison"))
 
-    assert dead_letters.kept(1) == [Kept(None, None, {"reason": "poison"})]
+    assert dead_letters.kept(1) == [TopicMessage(None, None, {"reason": "poison"})]
 
 
 def test_dead_letters_published_from_many_threads_are_all_kept(dead_letters):

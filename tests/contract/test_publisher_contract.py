@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,6 +15,7 @@ from domain.model.message import OutboxMessage, PendingMessage
 from harness.kafka import list_topics, message_count, read_messages
 from harness.tansu import TansuBroker
 from ports.publisher import Publisher
+from tests.contract.topics import Reader, TopicMessage, kafka_reader, memory_reader
 
 PARTITIONS = 3
 DELIVERY_TIMEOUT_MS = 3000
@@ -23,17 +24,10 @@ REQUEST_TIMEOUT_MS = 1000
 PUBLISH_DEADLINE_S = 2 * REQUEST_TIMEOUT_MS / 1000 + DELIVERY_TIMEOUT_MS / 1000 + 1.0
 
 
-@dataclass(frozen=True)
-class Published:
-    key: str | None
-    value: bytes | None
-    headers: dict[str, str]
-
-
 @dataclass
 class Harness:
     publisher: Publisher
-    read: Callable[[int], list[Published]]
+    read: Reader
 
 
 def kafka_publisher(broker: TansuBroker, topic: str) -> KafkaPublisher:
@@ -50,22 +44,12 @@ def kafka_publisher(broker: TansuBroker, topic: str) -> KafkaPublisher:
 
 def memory_harness(topic: str) -> Iterator[Harness]:
     broker = InMemoryBroker(partitions=PARTITIONS)
-
-    def read(count: int) -> list[Published]:
-        records = broker.records(topic)
-        assert len(records) >= count, f"{len(records)} of {count} messages on {topic}"
-        return [Published(r.key, r.value, dict(r.headers)) for r in records]
-
-    yield Harness(InMemoryPublisher(broker, topic), read)
+    yield Harness(InMemoryPublisher(broker, topic), memory_reader(broker, topic))
 
 
 def kafka_harness(broker: TansuBroker, topic: str) -> Iterator[Harness]:
     publisher = kafka_publisher(broker, topic)
-
-    def read(count: int) -> list[Published]:
-        return [Published(m.key, m.value, m.headers) for m in read_messages(broker.bootstrap_servers, topic, count)]
-
-    yield Harness(publisher, read)
+    yield Harness(publisher, kafka_reader(broker.bootstrap_servers, topic))
     publisher.close(timeout_s=5.0)
 
 
@@ -93,7 +77,7 @@ def test_every_message_arrives_with_its_key_value_and_headers(harness):
     assert delivered == {1, 2, 3}
     published = harness.read(3)
     assert sorted(published, key=lambda p: p.key or "") == [
-        Published(p.message.key, p.message.payload, dict(p.message.headers)) for p in batch
+        TopicMessage(p.message.key, p.message.payload, dict(p.message.headers)) for p in batch
     ]
 
 
