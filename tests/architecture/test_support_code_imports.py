@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCTION = ["domain", "ports", "adapters", "entrypoints"]
+PRODUCTION = ["domain", "ports", "adapters", "runtime", "entrypoints"]
 
 
 def imported_roots(source: str) -> set[str]:

@@ -12,7 +12,8 @@ import pytest
 from adapters.kafka.dead_letters import KafkaDeadLetterQueue
 from adapters.memory.broker import InMemoryBroker
 from adapters.memory.dead_letters import InMemoryDeadLetters
-from ports.messages import DeadLetterMessage, DeadLetterQueue, DeadLetterUnavailable
+from domain.model.errors import DeadLetterUnavailable
+from ports.messages import DeadLetterMessage, DeadLetterQueue
 from tests.contract.topics import Reader, TopicMessage, kafka_reader, memory_reader
 
 DELIVERY_TIMEOUT_MS = 2000

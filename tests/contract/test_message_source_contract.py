@@ -20,11 +20,11 @@ from adapters.kafka.consumer import KafkaMessageSource
 from adapters.memory.broker import InMemoryBroker
 from adapters.memory.consumer import InMemoryMessageSource
 from adapters.memory.group import InMemoryConsumerGroup
-from domain.model.offsets import TopicPartition
+from domain.model.errors import CommitFailed, SourceUnavailable
 from harness.kafka import create_topic
 from harness.polling import eventually
 from harness.tansu import TansuBroker
-from ports.messages import CommitFailed, ConsumedMessage, MessageSource, SourceUnavailable
+from ports.messages import ConsumedMessage, MessageSource, TopicPartition
 
 PARTITIONS = 3
 REBALANCE_TIMEOUT_S = 30.0
