@@ -179,7 +179,7 @@ def consume_one(source, broker, handle, record):
     thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
-    while source.offsets.get(TopicPartition(TOPIC, 0)) < 1:
+    while source.group.get(TopicPartition(TOPIC, 0)) < 1:
         assert time.monotonic() < deadline, "the message was not committed within 10 s"
         time.sleep(0.005)
     stop.set()
