@@ -1,8 +1,10 @@
 """`cruncan api` on Postgres with a chosen unit of work: `python -m bench.api_unit_of_work
 --unit-of-work batched|atomic --port 0`; prints `listening on URL` and serves until SIGTERM.
 
-`batched` is the API exactly as `cruncan api` composes it (`PeeweeUnitOfWork`); `atomic` swaps
-the storage's unit of work for `PeeweeAtomicUnitOfWork` through the container, nothing else.
+`atomic` is the API exactly as `cruncan api` composes it (`PeeweeUnitOfWork` on a
+`LazyTransaction`: each statement sent when made, inside peewee's `atomic()`); `batched` swaps
+in a `PeeweeUnitOfWork` on a `BatchingTransaction` (writes sent together, one round trip for a
+unit that only writes) through the container, nothing else.
 Telemetry is off in both: this measures the storage path.
 """
 
@@ -14,8 +16,9 @@ import sys
 
 from dependency_injector import providers
 
+from adapters.postgres.unit_of_work import PeeweeUnitOfWork
 from adapters.telemetry.providers import Telemetry
-from bench.peewee_atomic import PeeweeAtomicUnitOfWork
+from bench.batching_transaction import BatchingTransaction
 from entrypoints.api.container import build_container
 from entrypoints.api.main import api_services
 from entrypoints.lifecycle import run_until_signalled
@@ -29,9 +32,9 @@ def main() -> int:
     args = parser.parse_args()
     settings = load_settings(None, os.environ, [f"http.port={args.port}", "storage.backend=postgres"])
     container = build_container(settings, Telemetry.disabled("cruncan-api"))
-    if args.unit_of_work == "atomic":
+    if args.unit_of_work == "batched":
         container.storage.unit_of_work.override(
-            providers.Factory(PeeweeAtomicUnitOfWork, database=container.storage.database)
+            providers.Factory(PeeweeUnitOfWork, database=container.storage.database, transaction=BatchingTransaction)
         )
     try:
         server, services = api_services(container)

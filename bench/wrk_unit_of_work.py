@@ -1,6 +1,6 @@
-"""POST /one with wrk against `cruncan api` on Postgres, with the batching unit of work
-(`PeeweeUnitOfWork`: a stored request costs one round trip) and with peewee's `atomic()`
-(`PeeweeAtomicUnitOfWork`: BEGIN, INSERT, INSERT, COMMIT), side by side in one run.
+"""POST /one with wrk against `cruncan api` on Postgres, with its unit of work (`atomic`: each
+statement sent when made inside peewee's `atomic()`, so BEGIN, INSERT, INSERT, COMMIT) and with
+the batching one (`batched`: the two inserts in one message, one round trip), side by side.
 
 Each variant has a database of its own and runs for the whole benchmark; the variants take turns
 (in alternating order, after an uncounted warm-up of each) for several rounds and the median

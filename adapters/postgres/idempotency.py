@@ -5,7 +5,7 @@ from typing import Any
 
 from adapters.postgres.statements import PreparedInsert, rendered
 from adapters.postgres.tables import IdempotencyKeyRow
-from adapters.postgres.transaction import LazyTransaction
+from adapters.postgres.transaction import Transaction
 from domain.model.errors import IdempotencyKeyInUse
 from domain.model.idempotency import IdempotencyRecord
 from ports.idempotency import IdempotencyKeys
@@ -26,7 +26,7 @@ class PeeweeIdempotencyKeys(IdempotencyKeys):
     """Keys in the `idempotency_key` table. `claim` reads a stored key without holding it (retries only
     read); it holds an absent or expired one with an advisory lock that the transaction keeps."""
 
-    def __init__(self, transaction: LazyTransaction) -> None:
+    def __init__(self, transaction: Transaction) -> None:
         self._transaction = transaction
 
     def claim(self, key: str, now: datetime) -> IdempotencyRecord | None:

@@ -7,7 +7,7 @@ from peewee import SQL, fn
 
 from adapters.postgres.statements import PreparedInsert, rendered
 from adapters.postgres.tables import OutboxRow
-from adapters.postgres.transaction import LazyTransaction
+from adapters.postgres.transaction import Transaction
 from domain.model.message import OutboxMessage, PendingMessage
 from ports.outbox import Outbox
 
@@ -15,7 +15,7 @@ INSERT_MESSAGE = PreparedInsert(OutboxRow.key, OutboxRow.payload, OutboxRow.head
 
 
 class PeeweeOutbox(Outbox):
-    def __init__(self, transaction: LazyTransaction) -> None:
+    def __init__(self, transaction: Transaction) -> None:
         self._transaction = transaction
 
     def add(self, message: OutboxMessage) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from adapters.postgres.statements import PreparedInsert, rendered
 from adapters.postgres.tables import RequestRow
-from adapters.postgres.transaction import LazyTransaction
+from adapters.postgres.transaction import Transaction
 from domain.model.request import DataItem, OneRequest, RequestStatus, StoredRequest
 from ports.repository import RequestRepository
 
@@ -32,7 +32,7 @@ _COLUMNS = (
 
 
 class PeeweeRequestRepository(RequestRepository):
-    def __init__(self, transaction: LazyTransaction) -> None:
+    def __init__(self, transaction: Transaction) -> None:
         self._transaction = transaction
 
     def add(self, request: StoredRequest) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import Any
+from contextlib import ExitStack
+from typing import Any, Protocol
 
 import psycopg2.extensions
 from playhouse.pool import PooledPostgresqlDatabase
@@ -10,55 +11,65 @@ from adapters.postgres.statements import Statement
 from domain.model.errors import StoreUnavailable
 
 
-class LazyTransaction:
-    """One database transaction on the pooled connection peewee lends the calling thread, sent
-    with peewee's `execute_sql` in as few round trips as the work allows.
+class Transaction(Protocol):
+    """What the Postgres repositories need of a unit of work's transaction."""
 
-    Writes whose result nobody needs are queued and travel to the server in one message with
-    the next statement that returns something (after a BEGIN, if the transaction has not begun),
-    or with the commit. Writes that were only ever queued need neither BEGIN nor COMMIT: Postgres
-    runs the statements of one message as one transaction, so a unit of work that only writes
-    costs one round trip. A read that neither locks nor follows a write runs outside a
-    transaction, which under READ COMMITTED sees the same rows. One thread, one open
-    transaction: peewee binds the connection to the thread that borrowed it.
+    def defer(self, statement: Statement) -> None:
+        """A write whose result is not needed: sent now, or at the latest with the commit."""
+
+    def fetch(self, statement: Statement, *, locking: bool = False) -> list[tuple[Any, ...]]: ...
+
+    def execute(self, statement: Statement) -> int:
+        """Runs a write now and returns how many rows it touched."""
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def release(self) -> None: ...
+
+
+class _Discarded(Exception):
+    """Handed to `atomic()`'s exit so that it rolls back: the unit ended without `commit()`."""
+
+
+class LazyTransaction(Transaction):
+    """One transaction inside peewee's `atomic()` on the pooled connection peewee lends the
+    calling thread; each statement goes to the server through `execute_sql` when it is made.
+
+    The connection is borrowed at the first statement and `atomic()` begins at the first write or
+    locking read, so a read alone runs without BEGIN and COMMIT (under READ COMMITTED it sees the
+    same rows). One thread, one open transaction: peewee binds the connection to the thread.
     """
 
     def __init__(self, database: PooledPostgresqlDatabase) -> None:
         self._database = database
         self._connected = False
-        self._begun = False
-        self._queued: list[Statement] = []
+        self._atomic: ExitStack | None = None
 
     def defer(self, statement: Statement) -> None:
-        self._queued.append(statement)
+        self.execute(statement)
 
     def fetch(self, statement: Statement, *, locking: bool = False) -> list[tuple[Any, ...]]:
-        rows: list[tuple[Any, ...]] = self._send(statement, transactional=locking or bool(self._queued)).fetchall()
+        if locking:
+            self._begin()
+        rows: list[tuple[Any, ...]] = self._send(statement).fetchall()
         return rows
 
     def execute(self, statement: Statement) -> int:
-        """Runs a write now and returns how many rows it touched."""
-        return int(self._send(statement, transactional=True).rowcount)
+        self._begin()
+        return int(self._send(statement).rowcount)
 
     def commit(self) -> None:
-        if self._begun:
-            self._send(("COMMIT", []), transactional=False)
-            self._begun = False
-        elif self._queued:
-            *earlier, last = self._queued
-            self._queued = earlier
-            self._send(last, transactional=False)
+        self._end(keep=True)
 
     def rollback(self) -> None:
-        """Discards queued and sent writes; never raises, as a lost connection rolls back on the server."""
-        self._queued.clear()
-        if self._begun:
-            self._begun = False
-            try:
-                self._send(("ROLLBACK", []), transactional=False)
-            except StoreUnavailable:
-                self._database.manual_close()
-                self._connected = False
+        """Discards what the transaction wrote; never raises, as a lost connection rolls back on the server."""
+        try:
+            self._end(keep=False)
+        except StoreUnavailable:
+            self._database.manual_close()
+            self._connected = False
 
     def release(self) -> None:
         """Gives the connection back to the pool, which rolls back or discards one left unusable."""
@@ -66,13 +77,27 @@ class LazyTransaction:
             self._connected = False
             self._database.close()
 
-    def _send(self, statement: Statement, *, transactional: bool) -> psycopg2.extensions.cursor:
+    def _begin(self) -> None:
         self._connect()
-        begin: list[Statement] = [("BEGIN", [])] if transactional and not self._begun else []
-        self._begun = self._begun or bool(begin)
-        statements, self._queued = [*begin, *self._queued, statement], []
-        sql = ";\n".join(text for text, _ in statements)
-        parameters = [value for _, values in statements for value in values]
+        if self._atomic is None:
+            atomic = ExitStack()
+            with translated_errors():
+                atomic.enter_context(self._database.atomic())
+            self._atomic = atomic
+
+    def _end(self, *, keep: bool) -> None:
+        atomic, self._atomic = self._atomic, None
+        if atomic is None:
+            return
+        with translated_errors():
+            if keep:
+                atomic.close()
+            else:
+                atomic.__exit__(_Discarded, _Discarded(), None)
+
+    def _send(self, statement: Statement) -> psycopg2.extensions.cursor:
+        self._connect()
+        sql, parameters = statement
         with translated_errors():
             cursor: psycopg2.extensions.cursor = self._database.execute_sql(sql, parameters)
             return cursor

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -8,7 +9,7 @@ from playhouse.pool import PooledPostgresqlDatabase
 from adapters.postgres.idempotency import PeeweeIdempotencyKeys
 from adapters.postgres.outbox import PeeweeOutbox
 from adapters.postgres.repository import PeeweeRequestRepository
-from adapters.postgres.transaction import LazyTransaction
+from adapters.postgres.transaction import LazyTransaction, Transaction
 from ports.unit_of_work import UnitOfWork
 
 
@@ -16,8 +17,12 @@ class PeeweeUnitOfWork(UnitOfWork):
     """One Postgres transaction on the pooled connection peewee lends the calling thread; it is
     borrowed at the first statement and given back when the block exits."""
 
-    def __init__(self, database: PooledPostgresqlDatabase) -> None:
-        self._transaction = LazyTransaction(database)
+    def __init__(
+        self,
+        database: PooledPostgresqlDatabase,
+        transaction: Callable[[PooledPostgresqlDatabase], Transaction] = LazyTransaction,
+    ) -> None:
+        self._transaction = transaction(database)
         self.requests = PeeweeRequestRepository(self._transaction)
         self.outbox = PeeweeOutbox(self._transaction)
         self.idempotency_keys = PeeweeIdempotencyKeys(self._transaction)

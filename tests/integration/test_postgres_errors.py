@@ -91,7 +91,8 @@ def test_an_unreachable_server_is_store_unavailable(
 def test_a_unit_of_work_that_never_reached_the_server_exits_quietly(unreachable_dsn: str) -> None:
     database = pool(unreachable_dsn)
     with PeeweeUnitOfWork(database) as uow:
-        uow.requests.add(a_request("r1"))
+        with pytest.raises(StoreUnavailable):
+            uow.requests.add(a_request("r1"))
         with pytest.raises(StoreUnavailable):
             uow.requests.get("r1")
 
@@ -142,9 +143,8 @@ def test_a_connection_the_server_dropped_while_lent_fails_once_and_is_not_lent_a
     with PeeweeUnitOfWork(database) as uow:
         assert uow.requests.get("r2") is None
         terminate(server_connections(clean_postgres, APPLICATION_NAME))
-        uow.requests.add(a_request("r2"))
         with pytest.raises(StoreUnavailable):
-            uow.commit()
+            uow.requests.add(a_request("r2"))
     ingest(PeeweeUnitOfWork(database), "r3")
 
     with PeeweeUnitOfWork(database) as uow:

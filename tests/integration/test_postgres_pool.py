@@ -37,14 +37,15 @@ def backlog(database: PooledPostgresqlDatabase) -> int:
         return uow.outbox.backlog()
 
 
-def test_no_connection_is_opened_until_a_unit_of_work_needs_one(clean_postgres: str) -> None:
+def test_no_connection_is_opened_until_a_unit_of_work_sends_a_statement(clean_postgres: str) -> None:
     database = pool(clean_postgres, pool_size=4)
     with PeeweeUnitOfWork(database) as uow:
-        uow.requests.add(StoredRequest("r1", OneRequest("u", "p"), RequestStatus.ACCEPTED, NOW, NOW))
         assert server_connections(clean_postgres, APPLICATION_NAME) == []
+        uow.requests.add(StoredRequest("r1", OneRequest("u", "p"), RequestStatus.ACCEPTED, NOW, NOW))
+        assert len(server_connections(clean_postgres, APPLICATION_NAME)) == 1
 
-    assert server_connections(clean_postgres, APPLICATION_NAME) == []
     close_database(database)
+    assert server_connections(clean_postgres, APPLICATION_NAME) == []
 
 
 def test_units_of_work_in_turn_reuse_one_connection(clean_postgres: str) -> None:
