@@ -15,11 +15,12 @@ from adapters.telemetry.providers import Telemetry
 from domain.model.errors import CruncanError
 from entrypoints.api import main as api
 from entrypoints.components import start_telemetry
+from entrypoints.connections import check_kafka_connection
 from entrypoints.demo import main as demo
 from entrypoints.grpc import main as rpc
 from entrypoints.migrate import main as migrate
 from entrypoints.relay import main as relay
-from entrypoints.settings import SettingsError, load_settings
+from entrypoints.settings import SettingsError, load_settings, secret_values
 from entrypoints.worker import main as worker
 
 Command = Callable[[providers.Configuration, Telemetry], int]
@@ -130,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"cruncan-{args.command}",
             settings.environment(),
             args.log_level,
-            secrets=[settings.token.client_secret() or ""],
+            secrets=secret_values(settings),
             log_format=settings.logging.format(),
         )
     except ValueError as exc:
@@ -138,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     command, _ = COMMANDS[args.command]
     try:
+        if settings.messaging.backend() == "kafka":
+            check_kafka_connection(settings.messaging.kafka())
         return command(settings, telemetry)
     except SettingsError as exc:
         print(f"cruncan: configuration error: {exc}", file=sys.stderr)

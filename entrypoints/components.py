@@ -37,6 +37,7 @@ from domain.model.retry import RetryPolicy
 from domain.model.snowflake import node_from_ipv4
 from domain.services.snowflake import SnowflakeIdGenerator
 from domain.usecases.relay import RelayOutbox
+from entrypoints.connections import kafka_connection, postgres_dsn
 from entrypoints.settings import SettingsError
 from ports.clock import Clock
 from ports.unit_of_work import UnitOfWorkFactory
@@ -114,10 +115,11 @@ class Storage(containers.DeclarativeContainer):
     db_system = providers.Selector(
         config.backend, memory=providers.Object("memory"), postgres=providers.Object("postgresql")
     )
-    migrate = providers.Callable(migrate, dsn=config.postgres.dsn)
+    dsn = providers.Callable(postgres_dsn, config.postgres.dsn, config.postgres.password)
+    migrate = providers.Callable(migrate, dsn=dsn)
     database = providers.Resource(
         postgres_pool,
-        dsn=config.postgres.dsn,
+        dsn=dsn,
         pool_size=config.postgres.pool_size,
         connect_timeout_s=config.postgres.connect_timeout_s,
         stale_timeout_s=config.postgres.stale_timeout_s,
@@ -134,9 +136,7 @@ class Storage(containers.DeclarativeContainer):
         memory=providers.Resource(closing, providers.Singleton(InMemoryOutboxSignal, store=memory_store)),
         postgres=providers.Resource(
             closing,
-            providers.Singleton(
-                PostgresOutboxSignal, dsn=config.postgres.dsn, connect_timeout_s=config.postgres.connect_timeout_s
-            ),
+            providers.Singleton(PostgresOutboxSignal, dsn=dsn, connect_timeout_s=config.postgres.connect_timeout_s),
         ),
     )
     probe = providers.Selector(
@@ -150,6 +150,7 @@ class Messaging(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True)
 
     memory_broker = providers.Singleton(InMemoryBroker, partitions=config.kafka.partitions)
+    connection = providers.Singleton(kafka_connection, config.kafka)
 
     publisher = providers.Selector(
         config.backend,
@@ -166,13 +167,14 @@ class Messaging(containers.DeclarativeContainer):
                 linger_ms=config.kafka.linger_ms,
                 delivery_timeout_ms=config.kafka.delivery_timeout_ms,
                 request_timeout_ms=config.kafka.request_timeout_ms,
+                connection=connection,
             ),
         ),
     )
     probe = providers.Selector(
         config.backend,
         memory=providers.Singleton(InProcessProbe, name="broker"),
-        kafka=providers.Singleton(KafkaProbe, bootstrap_servers=config.kafka.bootstrap_servers),
+        kafka=providers.Singleton(KafkaProbe, bootstrap_servers=config.kafka.bootstrap_servers, connection=connection),
     )
 
 

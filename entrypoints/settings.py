@@ -1,14 +1,18 @@
 """Configuration: the shipped YAML file, overridden by environment variables, overridden by flags.
 
 Strict throughout: an unknown key, a value of the wrong type, a malformed file or a
-missing required value stops start-up with a message naming the key.
+missing required value stops start-up with a message naming the key. Each secret setting can
+also be read from a file (`<key>_file`, as Kubernetes and Compose mount secrets).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from dependency_injector import errors, providers
@@ -17,6 +21,18 @@ DEFAULTS = Path(__file__).with_name("settings.yaml")
 ENV_PREFIX = "CRUNCAN_"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+SECRETS = (
+    "token.client_secret",
+    "storage.postgres.dsn",
+    "storage.postgres.password",
+    "messaging.kafka.sasl_password",
+    "messaging.kafka.ssl_key_password",
+)
+"""Settings that are credentials: each has a `<key>_file` twin naming a file to read it from."""
+FILE_SUFFIX = "_file"
+PROPERTY_MAPS = ("messaging.kafka.extra",)
+"""Settings that map free-form names to values: a JSON object replaces the map, `<map>.<name>=v` sets one entry."""
+RENAMED = {"CRUNCAN_TOKEN_CLIENT_SECRET": "CRUNCAN_TOKEN__CLIENT_SECRET"}
 CHOICES = {
     "storage.backend": ("memory", "postgres"),
     "messaging.backend": ("memory", "kafka"),
@@ -55,13 +71,16 @@ def load_settings(
         raise SettingsError(f"configuration file {path} holds no settings: expected a mapping of sections") from None
     if not config():
         raise SettingsError(f"configuration file {path} holds no settings")
+    _refuse_renamed(environ or {})
+    given: dict[str, str] = {}
     for key, raw, source in _environment_overrides(environ or {}):
-        _apply(config, key, raw, source)
+        given[_apply(config, key, raw, source)] = source
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise SettingsError(f"--set {item!r}: expected key=value, for example storage.backend=postgres")
-        _apply(config, key.strip(), raw, f"--set {key.strip()}")
+        given[_apply(config, key.strip(), raw, f"--set {key.strip()}")] = f"--set {key.strip()}"
+    _read_secret_files(config, given)
     for key, allowed in CHOICES.items():
         value = setting(config, key)
         if value not in allowed:
@@ -106,6 +125,58 @@ def env_name(key: str) -> str:
     return ENV_PREFIX + "__".join([section, *rest.split(".")] if rest else [section]).upper()
 
 
+def secret_values(config: providers.Configuration) -> list[str]:
+    """The values of every secret setting that has one, and the password inside the DSN: for redaction."""
+    values = [str(value) for key in SECRETS if (value := _optional(config, key))]
+    dsn = str(_optional(config, "storage.postgres.dsn") or "")
+    with contextlib.suppress(ValueError):
+        values.extend(password for password in [urlsplit(dsn).password] if password)
+    return values
+
+
+def _optional(config: providers.Configuration, key: str) -> Any:
+    try:
+        return config.get(key)
+    except errors.Error:
+        return None
+
+
+def _refuse_renamed(environ: Mapping[str, str]) -> None:
+    for old, new in RENAMED.items():
+        if old in environ:
+            raise SettingsError(f"{old} is no longer read: set {new} (or {new}{FILE_SUFFIX.upper()}) instead")
+
+
+def _read_secret_files(config: providers.Configuration, given: Mapping[str, str]) -> None:
+    """Replaces each secret whose `<key>_file` is set by that file's text, less its trailing newline."""
+    for key in SECRETS:
+        file_key = key + FILE_SUFFIX
+        path = _optional(config, file_key)
+        if not path:
+            continue
+        if key in given:
+            raise SettingsError(f"{given[key]} and {file_key} both set {key}: give one of them")
+        config.set(key, _read_secret(Path(str(path)), file_key))
+
+
+def _read_secret(path: Path, file_key: str) -> str:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise SettingsError(f"setting {file_key}: secret file {path} does not exist") from None
+    except IsADirectoryError:
+        raise SettingsError(f"setting {file_key}: {path} is a directory, not a secret file") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"setting {file_key}: secret file {path} is not UTF-8 text") from None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise SettingsError(f"setting {file_key}: cannot read secret file {path}: {reason}") from None
+    secret = text.removesuffix("\n").removesuffix("\r")
+    if not secret:
+        raise SettingsError(f"setting {file_key}: secret file {path} is empty")
+    return secret
+
+
 def _environment_overrides(environ: Mapping[str, str]) -> Iterable[tuple[str, str, str]]:
     for name in sorted(environ):
         if name.startswith(ENV_PREFIX) and "__" in name:
@@ -113,14 +184,37 @@ def _environment_overrides(environ: Mapping[str, str]) -> Iterable[tuple[str, st
             yield key, environ[name], name
 
 
-def _apply(config: providers.Configuration, key: str, raw: str, source: str) -> None:
+def _apply(config: providers.Configuration, key: str, raw: str, source: str) -> str:
+    """Sets `key` from `raw`, typed like its default; returns the key."""
+    for mapping in PROPERTY_MAPS:
+        if key == mapping:
+            config.set(key, _property_map(raw, key, source))
+            return key
+        if key.startswith(mapping + ".") and len(key) > len(mapping) + 1:
+            entries = dict(setting(config, mapping) or {})
+            entries[key[len(mapping) + 1 :]] = raw.strip()
+            config.set(mapping, entries)
+            return mapping
+    if not all(part.isidentifier() for part in key.split(".")):
+        raise SettingsError(f"{source}: {key!r} is not a setting name (words joined by dots)")
     try:
         current = config.get(key)
-    except errors.Error:
+    except (errors.Error, AttributeError, TypeError):
         raise SettingsError(f"{source}: unknown setting {key}") from None
     if isinstance(current, dict):
         raise SettingsError(f"{source}: {key} is a section, not a setting")
     config.set(key, _coerce(raw, current, key, source))
+    return key
+
+
+def _property_map(raw: str, key: str, source: str) -> dict[str, object]:
+    try:
+        entries = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        entries = None
+    if not isinstance(entries, dict):
+        raise SettingsError(f"{source}: setting {key} expects a JSON object of names and values, got {raw!r}")
+    return entries
 
 
 def _coerce(raw: str, current: object, key: str, source: str) -> object:

@@ -8,7 +8,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # not re-exported in the stub
 
-from adapters.kafka.config import LIBRDKAFKA_LOG, client_config
+from adapters.kafka.config import LIBRDKAFKA_LOG, PLAINTEXT, KafkaConnection, client_config
 
 log = logging.getLogger(__name__)
 
@@ -18,13 +18,19 @@ class TopicSetupError(RuntimeError):
 
 
 def ensure_topic(
-    bootstrap_servers: str, topic: str, partitions: int, replication_factor: int, timeout_s: float
+    bootstrap_servers: str,
+    topic: str,
+    partitions: int,
+    replication_factor: int,
+    timeout_s: float,
+    *,
+    connection: KafkaConnection = PLAINTEXT,
 ) -> None:
     """Creates `topic` unless it exists. An existing topic is left as it is (a different partition count is
     logged, not changed: adding partitions moves keys to other partitions, which is an operator's decision)."""
     if partitions < 1 or replication_factor < 1:
         raise ValueError(f"topic {topic} needs at least one partition and one replica")
-    admin = AdminClient(client_config(bootstrap_servers, "cruncan-admin"), logger=LIBRDKAFKA_LOG)
+    admin = AdminClient(client_config(bootstrap_servers, "cruncan-admin", connection), logger=LIBRDKAFKA_LOG)
     existing = _partition_count(admin, bootstrap_servers, topic, timeout_s)
     if existing is None:
         _create(admin, bootstrap_servers, NewTopic(topic, partitions, replication_factor), timeout_s)

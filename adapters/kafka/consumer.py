@@ -9,7 +9,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from adapters.kafka.admin import TopicSetupError, ensure_topic
-from adapters.kafka.config import LIBRDKAFKA_LOG, client_config, with_guarantees
+from adapters.kafka.config import LIBRDKAFKA_LOG, PLAINTEXT, KafkaConnection, client_config, with_guarantees
 from domain.model.errors import CommitFailed, SourceUnavailable
 from ports.messages import ConsumedMessage, MessageSource, Origin, PartitionListener, TopicPartition
 
@@ -44,15 +44,17 @@ class KafkaMessageSource(MessageSource):
         setup_timeout_s: float = 10.0,
         client_id: str = "cruncan-worker",
         extra_config: Mapping[str, Any] | None = None,
+        connection: KafkaConnection = PLAINTEXT,
     ) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._topic = topic
         self._partitions = partitions
         self._replication_factor = replication_factor
         self._setup_timeout_s = setup_timeout_s
+        self._connection = connection
         self._config = with_guarantees(
             {
-                **client_config(bootstrap_servers, client_id),
+                **client_config(bootstrap_servers, client_id, connection),
                 "group.id": group_id,
                 "auto.offset.reset": "earliest",
                 "session.timeout.ms": session_timeout_ms,
@@ -72,7 +74,12 @@ class KafkaMessageSource(MessageSource):
     def subscribe(self, listener: PartitionListener) -> None:
         try:
             ensure_topic(
-                self._bootstrap_servers, self._topic, self._partitions, self._replication_factor, self._setup_timeout_s
+                self._bootstrap_servers,
+                self._topic,
+                self._partitions,
+                self._replication_factor,
+                self._setup_timeout_s,
+                connection=self._connection,
             )
         except TopicSetupError as exc:
             raise SourceUnavailable(str(exc)) from None

@@ -8,6 +8,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from adapters.kafka.admin import TopicSetupError
+from adapters.kafka.config import PLAINTEXT, KafkaConnection
 from adapters.kafka.reliable import ReliableProducer
 from domain.model.errors import DeadLetterUnavailable
 from ports.messages import DeadLetterMessage, DeadLetterQueue
@@ -42,6 +43,7 @@ class KafkaDeadLetterQueue(DeadLetterQueue):
         request_timeout_ms: int,
         client_id: str = "cruncan-worker-dlq",
         extra_config: Mapping[str, Any] | None = None,
+        connection: KafkaConnection = PLAINTEXT,
     ) -> None:
         self._producer = ReliableProducer(
             bootstrap_servers,
@@ -53,6 +55,7 @@ class KafkaDeadLetterQueue(DeadLetterQueue):
             client_id=client_id,
             settings={"linger.ms": 0},
             extra_config=extra_config,
+            connection=connection,
             why="dead letters rely on them",
         )
         self._lock = threading.Lock()

@@ -10,6 +10,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from adapters.kafka.admin import TopicSetupError
+from adapters.kafka.config import PLAINTEXT, KafkaConnection
 from adapters.kafka.reliable import ReliableProducer, raise_unless_kafka_error
 from domain.model.message import PendingMessage
 from ports.publisher import Publisher
@@ -59,6 +60,7 @@ class KafkaPublisher(Publisher):
         request_timeout_ms: int,
         client_id: str = "cruncan-relay",
         extra_config: Mapping[str, Any] | None = None,
+        connection: KafkaConnection = PLAINTEXT,
     ) -> None:
         self._producer = ReliableProducer(
             bootstrap_servers,
@@ -70,6 +72,7 @@ class KafkaPublisher(Publisher):
             client_id=client_id,
             settings={"linger.ms": linger_ms, "partitioner": "murmur2_random"},
             extra_config=extra_config,
+            connection=connection,
             why="publication relies on them",
         )
         self._lock = threading.Lock()

@@ -10,7 +10,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from adapters.kafka.admin import ensure_topic
-from adapters.kafka.config import LIBRDKAFKA_LOG, client_config, with_guarantees
+from adapters.kafka.config import LIBRDKAFKA_LOG, KafkaConnection, client_config, with_guarantees
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class ReliableProducer:
         settings: Mapping[str, Any],
         extra_config: Mapping[str, Any] | None,
         why: str,
+        connection: KafkaConnection,
     ) -> None:
         self.topic = topic
         self.report_wait_s = delivery_timeout_ms / 1000 + REPORT_GRACE_S
@@ -48,9 +49,10 @@ class ReliableProducer:
         self._partitions = partitions
         self._replication_factor = replication_factor
         self._request_timeout_s = request_timeout_ms / 1000
+        self._connection = connection
         self._config = with_guarantees(
             {
-                **client_config(bootstrap_servers, client_id),
+                **client_config(bootstrap_servers, client_id, connection),
                 **settings,
                 "delivery.timeout.ms": delivery_timeout_ms,
                 "request.timeout.ms": request_timeout_ms,
@@ -67,7 +69,12 @@ class ReliableProducer:
         """The producer, once the topic exists; raises `TopicSetupError` while it cannot be checked or created."""
         if not self._topic_ready:
             ensure_topic(
-                self._bootstrap_servers, self.topic, self._partitions, self._replication_factor, self._request_timeout_s
+                self._bootstrap_servers,
+                self.topic,
+                self._partitions,
+                self._replication_factor,
+                self._request_timeout_s,
+                connection=self._connection,
             )
             self._topic_ready = True
         if self._producer is None:

@@ -104,6 +104,7 @@ class WorkerContainer(containers.DeclarativeContainer):
             session_timeout_ms=config.worker.session_timeout_ms,
             partitions=config.messaging.kafka.partitions,
             replication_factor=config.messaging.kafka.replication_factor,
+            connection=messaging.connection,
         ),
     )
     dead_letters = providers.Selector(
@@ -120,6 +121,7 @@ class WorkerContainer(containers.DeclarativeContainer):
                 replication_factor=config.messaging.kafka.replication_factor,
                 delivery_timeout_ms=config.messaging.kafka.delivery_timeout_ms,
                 request_timeout_ms=config.messaging.kafka.request_timeout_ms,
+                connection=messaging.connection,
             ),
         ),
     )

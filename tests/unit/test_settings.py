@@ -46,9 +46,15 @@ def test_placeholders_read_the_environment_when_the_file_is_loaded(monkeypatch):
 
 
 def test_variables_without_the_prefix_or_nesting_are_ignored():
-    config = load_settings(environ={"HTTP__PORT": "1", "CRUNCAN_TOKEN_CLIENT_SECRET": "s3cret"})
+    config = load_settings(environ={"HTTP__PORT": "1", "CRUNCAN_TOKENCLIENT": "s3cret"})
 
     assert config.http.port() == 8099
+
+
+def test_the_token_secret_has_one_variable_and_the_old_name_says_so():
+    assert load_settings(environ={"CRUNCAN_TOKEN__CLIENT_SECRET": "s3cret"}).token.client_secret() == "s3cret"
+    with pytest.raises(SettingsError, match="CRUNCAN_TOKEN_CLIENT_SECRET is no longer read: set CRUNCAN_TOKEN__"):
+        load_settings(environ={"CRUNCAN_TOKEN_CLIENT_SECRET": "s3cret"})
 
 
 @pytest.mark.parametrize(
