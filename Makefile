@@ -3,16 +3,28 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime-installed
+LOCK := requirements.lock
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench lock clean
 
-$(INSTALLED): pyproject.toml
+# psycopg2 compiles against libpq: its headers (and pg_config) must be there first.
+$(VENV)/bin/python:
+	@command -v pg_config >/dev/null || { echo "psycopg2 builds against libpq: install libpq-dev (Debian, Ubuntu) or libpq-devel (Fedora) first" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# What running cruncan needs, nothing more: the demo.
+$(RUNTIME): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+# The test and lint toolchain on top.
+$(INSTALLED): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-demo: $(INSTALLED)
+demo: $(RUNTIME)
 	$(BIN)/cruncan demo
 
 lint: $(INSTALLED)
@@ -29,6 +41,11 @@ test: lint
 
 bench: $(INSTALLED)
 	$(BIN)/python -m bench
+
+# The production dependencies, pinned with their hashes, for the image (`pip install --require-hashes`).
+lock: $(INSTALLED)
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
+		--custom-compile-command "make lock" --quiet --output-file $(LOCK)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
