@@ -135,6 +135,7 @@ def timed_run(env: dict[str, str], stand_in_url: str, client_secret: str, concur
         "worker.group_id": f"{topic}-workers",
         "worker.concurrency": str(concurrency),
         "worker.session_timeout_ms": "3000",
+        "worker.health.port": "0",
         "token.url": stand_in_url,
         "token.client_id": CLIENT_ID,
         "token.client_secret": client_secret,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,6 +16,7 @@ from ports.messages import ConsumedMessage, MessageSource, Origin, PartitionList
 
 log = logging.getLogger(__name__)
 
+LAG_TIMEOUT_S = 2.0
 GUARANTEES = {"enable.auto.commit": False, "enable.auto.offset.store": False}
 
 
@@ -70,6 +72,7 @@ class KafkaMessageSource(MessageSource):
         self._listener: PartitionListener | None = None
         self._paused = False
         self._held: deque[Message] = deque()
+        self._closing = threading.Lock()
 
     def subscribe(self, listener: PartitionListener) -> None:
         try:
@@ -120,14 +123,30 @@ class KafkaMessageSource(MessageSource):
             raise CommitFailed("; ".join(refused))
 
     def close(self) -> None:
-        consumer, self._consumer = self._consumer, None
+        with self._closing:
+            consumer, self._consumer = self._consumer, None
         if consumer is None:
             return
-        try:
-            consumer.close()
-        except (KafkaException, RuntimeError) as exc:
-            log.warning("closing the Kafka consumer failed: %s", _describe(exc))
+        with self._closing:
+            try:
+                consumer.close()
+            except (KafkaException, RuntimeError) as exc:
+                log.warning("closing the Kafka consumer failed: %s", _describe(exc))
         self._held.clear()
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """Per assigned partition, the messages the group has yet to commit: the high watermark less the
+        committed offset (less the position, or the low watermark, before the first commit). Safe to call
+        from another thread (a metrics reader); empty when not subscribed or the broker does not answer."""
+        with self._closing:
+            consumer = self._consumer
+            if consumer is None:
+                return {}
+            try:
+                return _lag(consumer, LAG_TIMEOUT_S)
+            except (KafkaException, RuntimeError) as exc:
+                log.warning("consumer lag not measured: %s", _describe(exc))
+                return {}
 
     def _subscribed(self) -> Consumer:
         if self._consumer is None:
@@ -162,7 +181,8 @@ class KafkaMessageSource(MessageSource):
         return False
 
     def _on_assign(self, _consumer: Consumer, partitions: list[KafkaTopicPartition]) -> None:
-        if partitions and self._listener is not None:
+        """Also told when the group gives this member nothing: it has joined, and knows it is idle."""
+        if self._listener is not None:
             self._listener.assigned(_ours(partitions))
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[KafkaTopicPartition]) -> None:
@@ -178,6 +198,21 @@ class KafkaMessageSource(MessageSource):
     def _forget(self, partitions: list[KafkaTopicPartition]) -> None:
         gone = {(p.topic, p.partition) for p in partitions}
         self._held = deque(m for m in self._held if (m.topic(), m.partition()) not in gone)
+
+
+def _lag(consumer: Consumer, timeout_s: float) -> dict[TopicPartition, int]:
+    assignment = consumer.assignment()
+    if not assignment:
+        return {}
+    committed = {(p.topic, p.partition): p.offset for p in consumer.committed(assignment, timeout=timeout_s)}
+    positions = {(p.topic, p.partition): p.offset for p in consumer.position(assignment)}
+    lag = {}
+    for partition in assignment:
+        key = (partition.topic, partition.partition)
+        low, high = consumer.get_watermark_offsets(partition, timeout=timeout_s, cached=False)
+        done = next((offset for offset in (committed.get(key, -1), positions.get(key, -1)) if offset >= 0), low)
+        lag[TopicPartition(*key)] = max(high - done, 0)
+    return lag
 
 
 def _ours(partitions: list[KafkaTopicPartition]) -> list[TopicPartition]:

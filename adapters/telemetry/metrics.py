@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from adapters.telemetry.providers import Telemetry
+from domain.model.offsets import TopicPartition
 
 OUTCOME = "cruncan.outcome"
 FORWARDED = "forwarded"
@@ -73,6 +74,33 @@ class Metrics:
     @classmethod
     def of(cls, telemetry: Telemetry) -> Metrics:
         return cls(telemetry.meter(), shutting_down=lambda: telemetry.shutting_down)
+
+    def observe_consumer_lag(self, lag: Callable[[], Mapping[TopicPartition, int]]) -> None:
+        """Reports `lag()` as `cruncan.worker.consumer.lag`, one point per partition, at every collection but
+        the last (made while shutting down, after the consumer closed); call once per process."""
+
+        def observe(_: CallbackOptions) -> Iterable[Observation]:
+            if self._shutting_down():
+                return []
+            try:
+                measured = lag()
+            except Exception as exc:
+                log.warning("consumer lag not observed: %s", exc)
+                return []
+            return [
+                Observation(
+                    behind,
+                    {"messaging.destination.name": p.topic, "messaging.destination.partition.id": str(p.partition)},
+                )
+                for p, behind in sorted(measured.items())
+            ]
+
+        self._meter.create_observable_gauge(
+            "cruncan.worker.consumer.lag",
+            callbacks=[observe],
+            unit="{message}",
+            description="Messages of a partition the worker's group has not committed yet.",
+        )
 
     def observe_outbox_backlog(self, backlog: Callable[[], int]) -> None:
         """Reports `backlog()` as `cruncan.outbox.backlog` at every collection but the last, made while

@@ -17,6 +17,7 @@ from domain.services.tokens import TokenCache
 from domain.usecases.forward import ForwardRequest
 from domain.usecases.record import RecordOutcome
 from entrypoints.components import Core, Messaging, Observability, Storage, closing, closing_within, retry_policy
+from entrypoints.worker.health import WatchedSource, WorkerHealth
 from runtime.consume import ConsumeLoop
 from runtime.forwarding import decoding
 
@@ -125,9 +126,10 @@ class WorkerContainer(containers.DeclarativeContainer):
             ),
         ),
     )
+    health = providers.Singleton(WorkerHealth, liveness_threshold_s=config.worker.health.liveness_threshold_s)
     loop = providers.Singleton(
         ConsumeLoop,
-        source=source,
+        source=providers.Singleton(WatchedSource, source, health),
         handle=handler,
         dead_letters=dead_letters,
         record=record,

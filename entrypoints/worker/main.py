@@ -11,10 +11,12 @@ from adapters.telemetry.providers import Telemetry
 from entrypoints.lifecycle import run_until_signalled
 from entrypoints.settings import SettingsError, require, setting
 from entrypoints.worker.container import WorkerContainer, build_container
+from entrypoints.worker.health_server import HealthServer, health_app
 from runtime.background import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
+HEALTH_STOP_S = 2.0
 CLOSE_MARGIN_S = 10.0
 """Beyond `worker.shutdown_timeout_s` (the drain), time to commit, leave the group and close."""
 
@@ -37,12 +39,24 @@ def run(settings: providers.Configuration, telemetry: Telemetry, announce: Calla
     container = build_container(settings, telemetry)
     try:
         loop, stop_timeout_s = consumer(container)
+        health = health_server(container)
+        container.observability.metrics().observe_consumer_lag(container.source().lag)
         topic, third_party = settings.messaging.kafka.topic(), settings.third_party.url()
+        # The health server starts first and stops last: it keeps answering while the loop drains.
         clean = run_until_signalled(
-            [(loop, stop_timeout_s)],
-            on_started=lambda: announce(f"cruncan worker forwarding {topic} to {third_party}"),
+            [(health, HEALTH_STOP_S), (loop, stop_timeout_s)],
+            on_started=lambda: announce(f"cruncan worker forwarding {topic} to {third_party}; health on {health.url}"),
             still_running=lambda: loop.running,
         )
     finally:
         container.shutdown_resources()
     return 0 if clean else 1
+
+
+def health_server(container: WorkerContainer) -> HealthServer:
+    """The `/healthz` and `/readyz` server on `worker.health`; a port it cannot bind stops start-up."""
+    host, port = container.config.worker.health.host(), container.config.worker.health.port()
+    try:
+        return HealthServer(health_app(container.health()), host, port)
+    except OSError as exc:
+        raise SettingsError(f"worker.health: cannot listen on {host}:{port}: {exc.strerror or exc}") from None

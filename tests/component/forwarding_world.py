@@ -96,6 +96,8 @@ class Pipeline:
             "third_party.retry.base_s=0.05",
             "worker.retry.base_s=0.1",
             "worker.shutdown_timeout_s=10",
+            # Any free port: several workers (and other test runs) share this machine.
+            "worker.health.port=0",
             f"token.url={self.wiremock.base_url}",
             f"token.client_id={CLIENT_ID}",
             f"token.client_secret={CLIENT_SECRET}",

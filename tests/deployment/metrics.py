@@ -39,6 +39,12 @@ EMITTED = (
     Instrument("cruncan.worker.messages.retried", "counter", "{retry}"),
     Instrument("cruncan.worker.messages.dead_lettered", "counter", "{message}"),
     Instrument("cruncan.worker.forward.duration", "histogram", "s"),
+    Instrument(
+        "cruncan.worker.consumer.lag",
+        "gauge",
+        "{message}",
+        ("messaging.destination.name", "messaging.destination.partition.id"),
+    ),
     Instrument("cruncan.token.fetches", "counter", "{fetch}", ("cruncan.outcome",)),
 )
 
