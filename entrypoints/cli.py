@@ -102,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "grpc":
             command.add_argument("--host", dest="grpc_host", help="address to listen on (grpc.host)")
             command.add_argument("--port", dest="grpc_port", type=int, help="port to listen on (grpc.port)")
+        if name == "migrate":
+            command.add_argument(
+                "action",
+                nargs="?",
+                default="apply",
+                choices=list(migrate.ACTIONS),
+                help="apply (the default) the pending migrations, show their status, or roll back the last one",
+            )
     _add_submit(commands.add_parser, common)
     return parser
 
@@ -138,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cruncan: telemetry configuration error: {exc}", file=sys.stderr)
         return 2
     command, _ = COMMANDS[args.command]
+    if args.command == "migrate":
+        command = migrate.ACTIONS[args.action]
     try:
         if settings.messaging.backend() == "kafka":
             check_kafka_connection(settings.messaging.kafka())

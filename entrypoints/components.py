@@ -22,7 +22,7 @@ from adapters.memory.probe import InProcessProbe
 from adapters.memory.store import InMemoryOutboxSignal, InMemoryStore, InMemoryUnitOfWork
 from adapters.postgres.database import close_database, connect_database
 from adapters.postgres.probe import PostgresProbe
-from adapters.postgres.schema import migrate
+from adapters.postgres.schema import migrate, rollback_last, schema_status
 from adapters.postgres.signal import PostgresOutboxSignal
 from adapters.postgres.unit_of_work import PeeweeUnitOfWork
 from adapters.system import SystemClock, outbound_ipv4
@@ -117,6 +117,8 @@ class Storage(containers.DeclarativeContainer):
     )
     dsn = providers.Callable(postgres_dsn, config.postgres.dsn, config.postgres.password)
     migrate = providers.Callable(migrate, dsn=dsn)
+    schema_status = providers.Callable(schema_status, dsn=dsn)
+    rollback_last = providers.Callable(rollback_last, dsn=dsn)
     database = providers.Resource(
         postgres_pool,
         dsn=dsn,

@@ -1,4 +1,5 @@
-"""The schema's versions: the SQL files in `migrations/`, applied in order by yoyo-migrations."""
+"""The schema's versions: the SQL files in `migrations/`, applied in order by yoyo-migrations; each
+`<id>.rollback.sql` beside its migration undoes it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from psycopg2.extensions import parse_dsn
 from yoyo import get_backend, read_migrations
 from yoyo.backends.base import DatabaseBackend
 from yoyo.connections import DatabaseURI
+from yoyo.migrations import MigrationList
 
 from adapters.postgres.errors import translated_errors
 from domain.model.errors import CruncanError
@@ -34,6 +36,13 @@ class SchemaTooNew(CruncanError):
             f"the database has migrations this code does not know: {', '.join(unknown)}; run a release that knows them"
         )
         self.unknown = unknown
+
+
+class NothingToRollBack(CruncanError):
+    """No migration is applied, so there is none to roll back."""
+
+    def __init__(self) -> None:
+        super().__init__("no migration is applied to this database: there is nothing to roll back")
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,26 @@ def migrate(dsn: str) -> list[str]:
         pending = backend.to_apply(migrations)
         backend.apply_migrations(pending)
         return [migration.id for migration in pending]
+
+
+def rollback_last(dsn: str) -> str:
+    """Rolls back the most recently applied migration with its `.rollback.sql` and returns its ID.
+
+    Takes the same advisory lock as `migrate`. Refuses (`NothingToRollBack`) a database with no
+    migration applied, and (`SchemaTooNew`) one whose newest migrations this code does not know.
+    """
+    migrations = read_migrations(str(MIGRATIONS))
+    with translated_errors(), _backend(dsn) as backend, _exclusive(backend):
+        backend.get_applied_migration_hashes()
+        applied = applied_migrations(backend.cursor())
+        unknown = sorted(set(applied) - {migration.id for migration in migrations})
+        if unknown:
+            raise SchemaTooNew(unknown)
+        if not applied:
+            raise NothingToRollBack()
+        last = next(migration for migration in migrations if migration.id == applied[-1])
+        backend.rollback_migrations(MigrationList([last]))
+        return str(last.id)
 
 
 def schema_status(dsn: str) -> SchemaStatus:
