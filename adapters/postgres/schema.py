@@ -38,6 +38,15 @@ class SchemaTooNew(CruncanError):
         self.unknown = unknown
 
 
+class SchemaChangeRefused(CruncanError):
+    """The role connected may not change the schema: migrations run as the schema's owner."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this role may not change the schema: run migrations as the schema's owner (see deploy/sql/roles.sql)"
+        )
+
+
 class NothingToRollBack(CruncanError):
     """No migration is applied, so there is none to roll back."""
 
@@ -69,7 +78,7 @@ def migrate(dsn: str) -> list[str]:
     database that has migrations this code does not know, before changing anything.
     """
     migrations = read_migrations(str(MIGRATIONS))
-    with translated_errors(), _backend(dsn) as backend, _exclusive(backend):
+    with _owner_only(), translated_errors(), _backend(dsn) as backend, _exclusive(backend):
         backend.get_applied_migration_hashes()
         unknown = sorted(set(applied_migrations(backend.cursor())) - {migration.id for migration in migrations})
         if unknown:
@@ -86,7 +95,7 @@ def rollback_last(dsn: str) -> str:
     migration applied, and (`SchemaTooNew`) one whose newest migrations this code does not know.
     """
     migrations = read_migrations(str(MIGRATIONS))
-    with translated_errors(), _backend(dsn) as backend, _exclusive(backend):
+    with _owner_only(), translated_errors(), _backend(dsn) as backend, _exclusive(backend):
         backend.get_applied_migration_hashes()
         applied = applied_migrations(backend.cursor())
         unknown = sorted(set(applied) - {migration.id for migration in migrations})
@@ -128,6 +137,14 @@ def _backend(dsn: str) -> DatabaseBackend:
     database = "/" + parameters.pop("dbname", "")
     uri = DatabaseURI("postgresql", None, None, None, None, database, parameters)
     return get_backend(str(uri), migration_table=MIGRATION_TABLE)
+
+
+@contextmanager
+def _owner_only() -> Iterator[None]:
+    try:
+        yield
+    except psycopg2.errors.InsufficientPrivilege as exc:
+        raise SchemaChangeRefused() from exc
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from dependency_injector import providers
 from adapters.http import third_party_client, token_client
 from entrypoints.cli import build_parser
 from entrypoints.settings import DEFAULTS, ENV_PREFIX, SettingsError, load_settings, setting
+from tests.deployment import ROOT
 from tests.deployment.compose import ComposeService
 from tests.deployment.dockerfile import final_stage
 
@@ -26,6 +27,7 @@ KAFKA_CLIENTS = {
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 POSTGRES_PORT = 5432
 WIREMOCK_MAPPINGS_DIR = "/home/wiremock/mappings"
+ROLE_OF_APP = ("cruncan_app", "CRUNCAN_APP_PASSWORD")
 
 
 def cruncan_settings(service: ComposeService, monkeypatch: pytest.MonkeyPatch) -> providers.Configuration:
@@ -132,8 +134,21 @@ def test_the_database_url_names_the_postgres_service_and_its_database(services, 
     assert dsn.scheme in {"postgresql", "postgres"}
     assert (dsn.port or POSTGRES_PORT) == POSTGRES_PORT
     assert dsn.path.lstrip("/") == server["POSTGRES_DB"]
-    assert dsn.username == server.get("POSTGRES_USER", "postgres")
-    assert dsn.password == server.get("POSTGRES_PASSWORD")
+    role, password_variable = ("cruncan_owner", "CRUNCAN_OWNER_PASSWORD") if name == "migrate" else ROLE_OF_APP
+    assert dsn.username == role, f"{name} connects as {dsn.username}, not {role} (least privilege)"
+    assert dsn.password == server.get(password_variable)
+
+
+def test_the_postgres_service_creates_the_roles_with_the_shipped_script(services):
+    postgres = services["postgres"]
+    script = postgres.host_path("/cruncan/roles.sql")
+    init = [target for target in postgres.mounts if target.startswith("/docker-entrypoint-initdb.d/")]
+
+    assert script == (ROOT / "deploy" / "sql" / "roles.sql").resolve()
+    assert len(init) == 1, "the postgres service mounts no init script"
+    text = postgres.host_path(init[0]).read_text()
+    assert "-f /cruncan/roles.sql" in text
+    assert all(f'="${variable}"' in text for variable in ("CRUNCAN_OWNER_PASSWORD", "CRUNCAN_APP_PASSWORD"))
 
 
 @pytest.mark.parametrize("name", KAFKA_CLIENTS)
