@@ -22,7 +22,10 @@ def services():
     return compose_services(COMPOSE_FILE)
 
 
-@pytest.mark.parametrize("name", OWN)
+OBSERVABILITY = sorted(yaml.safe_load((ROOT / "observability" / "docker-compose.yml").read_text())["services"])
+
+
+@pytest.mark.parametrize("name", OWN + OBSERVABILITY)
 def test_each_long_running_service_restarts_unless_stopped(services, name):
     assert services[name].spec.get("restart") == "unless-stopped", f"{name} has no `restart: unless-stopped`"
 
