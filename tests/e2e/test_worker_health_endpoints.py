@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from tests.support.polling import eventually
+from harness.polling import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.wiremock]
 

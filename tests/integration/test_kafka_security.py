@@ -21,7 +21,8 @@ from adapters.kafka.config import LIBRDKAFKA_LOG, client_config
 from adapters.kafka.probe import KafkaProbe
 from entrypoints.connections import kafka_connection
 from entrypoints.settings import load_settings
-from tests.support.kafka import TansuBroker, free_port, tansu_binary
+from harness.network import free_port
+from harness.tansu import TansuBroker, tansu_binary
 
 pytestmark = pytest.mark.kafka
 

@@ -26,7 +26,7 @@ from domain.model.errors import CruncanError
 from domain.model.request import RequestStatus
 from domain.services.snowflake import SnowflakeIdGenerator
 from domain.usecases.ingest import IngestRequest
-from tests.support.postgres import admin_connection, query, tables, temporary_database
+from harness.postgres import admin_connection, query, tables, temporary_database
 
 pytestmark = pytest.mark.postgres
 

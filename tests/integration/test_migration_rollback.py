@@ -19,8 +19,8 @@ from adapters.postgres.schema import (
     rollback_last,
     schema_status,
 )
+from harness.postgres import query, tables
 from tests.integration.test_migrations import record_foreign_migration
-from tests.support.postgres import query, tables
 
 pytestmark = pytest.mark.postgres
 

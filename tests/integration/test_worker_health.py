@@ -17,9 +17,9 @@ from adapters.telemetry.metrics import Metrics
 from domain.model.offsets import TopicPartition
 from entrypoints.worker.health import WatchedSource, WorkerHealth
 from entrypoints.worker.health_server import HealthServer, health_app
-from tests.support.kafka import create_topic
-from tests.support.otlp import in_memory_telemetry
-from tests.support.polling import eventually
+from harness.kafka import create_topic
+from harness.polling import eventually
+from tests.unit.recorded_telemetry import in_memory_telemetry
 
 pytestmark = pytest.mark.kafka
 

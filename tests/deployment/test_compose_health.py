@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from entrypoints.settings import load_settings
-from tests.support.compose import compose_services
+from tests.deployment.compose import compose_services
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"

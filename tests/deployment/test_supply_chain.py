@@ -9,8 +9,9 @@ from pathlib import Path
 
 from wiremock.server.server import WireMockServer
 
-from tests.integration.test_compose_files import build_args, dockerfile_stages, final_stage
-from tests.support.compose import compose_services
+from tests.deployment.compose import compose_services
+from tests.deployment.dockerfile import build_args, final_stage
+from tests.deployment.dockerfile import stages as dockerfile_stages
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "requirements.lock"
