@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from adapters.telemetry.providers import Telemetry
-from domain.model.offsets import TopicPartition
+from ports.messages import TopicPartition
 
 OUTCOME = "cruncan.outcome"
 FORWARDED = "forwarded"

@@ -8,8 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from domain.model.offsets import TopicPartition
-from ports.messages import ConsumedMessage, MessageSource, PartitionListener
+from ports.messages import ConsumedMessage, MessageSource, PartitionListener, TopicPartition
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from confluent_kafka import Producer
 
 from adapters.kafka.consumer import KafkaMessageSource
 from adapters.telemetry.metrics import Metrics
-from domain.model.offsets import TopicPartition
 from entrypoints.worker.health import WatchedSource, WorkerHealth
 from entrypoints.worker.health_server import HealthServer, health_app
 from harness.kafka import create_topic
 from harness.polling import eventually
+from ports.messages import TopicPartition
 from tests.unit.recorded_telemetry import in_memory_telemetry
 
 pytestmark = pytest.mark.kafka

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.test import Client
 
-from domain.model.offsets import TopicPartition
 from entrypoints.worker.health import WorkerHealth
 from entrypoints.worker.health_server import health_app
+from ports.messages import TopicPartition
 
 P0, P1 = TopicPartition("one-request", 0), TopicPartition("one-request", 1)
 
