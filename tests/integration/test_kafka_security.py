@@ -19,6 +19,7 @@ from confluent_kafka.admin import AdminClient
 
 from adapters.kafka.config import LIBRDKAFKA_LOG, client_config
 from adapters.kafka.probe import KafkaProbe
+from domain.model.errors import BrokerUnavailable
 from entrypoints.connections import kafka_connection
 from entrypoints.settings import load_settings
 from harness.network import free_port
@@ -60,7 +61,7 @@ def probe(broker: TansuBroker, *overrides: str) -> KafkaProbe:
 
 
 def test_a_broker_requiring_sasl_refuses_a_plaintext_client(authenticating_broker):
-    with pytest.raises(ConnectionError, match="unreachable"):
+    with pytest.raises(BrokerUnavailable, match="unreachable"):
         probe(authenticating_broker).check()
 
 
