@@ -145,9 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"cruncan: telemetry configuration error: {exc}", file=sys.stderr)
         return 2
-    command, _ = COMMANDS[args.command]
-    if args.command == "migrate":
-        command = migrate.ACTIONS[args.action]
+    command = migrate.ACTIONS[args.action] if args.command == "migrate" else COMMANDS[args.command][0]
     try:
         if settings.messaging.backend() == "kafka":
             check_kafka_connection(settings.messaging.kafka())

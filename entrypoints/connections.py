@@ -22,6 +22,8 @@ def postgres_dsn(dsn: str, password: str | None) -> str:
         return str(make_dsn(dsn, password=password))
     except ProgrammingError as exc:
         raise SettingsError(f"setting storage.postgres.dsn is not a valid connection string: {exc}") from None
+    except UnicodeEncodeError:
+        raise SettingsError("setting storage.postgres.password is not valid UTF-8 text") from None
 
 
 def kafka_connection(kafka: Mapping[str, Any]) -> KafkaConnection:

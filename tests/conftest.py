@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from playhouse.pool import PooledPostgresqlDatabase
 
 from adapters.postgres.database import close_database, connect_database
@@ -19,6 +20,11 @@ from harness.kafka import fresh_topic_name
 from harness.otlp import OtlpReceiver
 from harness.tansu import TansuBroker, start_tansu
 from harness.wiremock import WireMock, running_wiremock
+
+# Hypothesis's per-example deadline is a timing assertion, and this project makes none outside bench/:
+# on a loaded machine it fails examples that are merely slow.
+hypothesis_settings.register_profile("cruncan", deadline=None)
+hypothesis_settings.load_profile("cruncan")
 
 
 @contextmanager

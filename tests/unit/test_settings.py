@@ -1,7 +1,7 @@
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.model.retry import RetryPolicy
@@ -159,7 +159,6 @@ def test_a_retry_section_with_a_key_missing_or_unknown_is_refused(tmp_path):
         load_settings(config_file=path, environ={})
 
 
-@settings(deadline=None)
 @given(
     base=st.one_of(st.floats(allow_nan=True), st.text(max_size=5)),
     most=st.one_of(st.floats(allow_nan=True), st.text(max_size=5)),
