@@ -41,7 +41,7 @@ def pinned_dependencies() -> dict[str, str]:
     for requirement in PYPROJECT["project"]["dependencies"]:
         name, sep, version = requirement.partition("==")
         assert sep, f"pyproject dependency {requirement!r} is not pinned to one version"
-        pins[normalised(name)] = version.strip()
+        pins[normalised(name.partition("[")[0])] = version.strip()
     return pins
 
 
