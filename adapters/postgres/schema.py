@@ -47,6 +47,13 @@ class SchemaChangeRefused(CruncanError):
         )
 
 
+class NoRollback(CruncanError):
+    """The last applied migration ships no `.rollback.sql`, so it cannot be undone here."""
+
+    def __init__(self, migration: str) -> None:
+        super().__init__(f"migration {migration} has no {migration}.rollback.sql: it cannot be rolled back")
+
+
 class NothingToRollBack(CruncanError):
     """No migration is applied, so there is none to roll back."""
 
@@ -92,7 +99,8 @@ def rollback_last(dsn: str) -> str:
     """Rolls back the most recently applied migration with its `.rollback.sql` and returns its ID.
 
     Takes the same advisory lock as `migrate`. Refuses (`NothingToRollBack`) a database with no
-    migration applied, and (`SchemaTooNew`) one whose newest migrations this code does not know.
+    migration applied, (`SchemaTooNew`) one whose newest migrations this code does not know, and
+    (`NoRollback`) a last migration without a rollback file.
     """
     migrations = read_migrations(str(MIGRATIONS))
     with _owner_only(), translated_errors(), _backend(dsn) as backend, _exclusive(backend):
@@ -104,6 +112,8 @@ def rollback_last(dsn: str) -> str:
         if not applied:
             raise NothingToRollBack()
         last = next(migration for migration in migrations if migration.id == applied[-1])
+        if not (MIGRATIONS / f"{last.id}.rollback.sql").is_file():
+            raise NoRollback(last.id)
         backend.rollback_migrations(MigrationList([last]))
         return str(last.id)
 

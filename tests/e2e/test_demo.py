@@ -8,7 +8,7 @@ BODY = {"user_id": "user-1", "prompt": "hello", "data": [{"key": "k", "value": "
 
 
 def test_a_posted_request_is_forwarded_to_the_stand_in_third_party_and_shows_as_forwarded(cruncan):
-    demo = cruncan("demo", "--port", "0", "--set", "demo.stand_in_port=0")
+    demo = cruncan("demo", "--port", "0", "--set", "demo.stand_in_port=0", "--set", "grpc.port=0")
     url = demo.url()
     http = urllib3.PoolManager()
 

@@ -12,6 +12,7 @@ import pytest
 
 from adapters.postgres.schema import (
     MIGRATIONS,
+    NoRollback,
     NothingToRollBack,
     SchemaTooNew,
     known_migrations,
@@ -68,15 +69,46 @@ def test_rolling_back_the_last_first_until_none_is_left_leaves_the_empty_schema(
 
 def test_rollback_undoes_only_the_last_migration(empty_database: Callable[[], str]):
     dsn = empty_database()
+    *earlier, last = known_migrations()
     migrate(dsn)
+    with_all = schema_objects(dsn)
 
-    assert rollback_last(dsn) == "0003.idempotency_key"
+    assert rollback_last(dsn) == last
 
     status = schema_status(dsn)
-    assert status.applied == ("0001.request", "0002.outbox")
-    assert status.pending == ("0003.idempotency_key",)
-    assert {"request", "outbox"} <= tables(dsn)
-    assert "idempotency_key" not in tables(dsn)
+    assert status.applied == tuple(earlier)
+    assert status.pending == (last,)
+    assert migrate(dsn) == [last]
+    assert schema_objects(dsn) == with_all
+
+
+def test_rolling_back_and_migrating_again_restores_the_columns(empty_database: Callable[[], str]):
+    dsn = empty_database()
+    migrate(dsn)
+    columns_before = query(dsn, "SELECT column_name FROM information_schema.columns WHERE table_name = 'request'")
+
+    rollback_last(dsn)
+    migrate(dsn)
+
+    assert query(dsn, "SELECT column_name FROM information_schema.columns WHERE table_name = 'request'") == (
+        columns_before
+    )
+
+
+def test_rollback_refuses_a_migration_that_ships_no_rollback(empty_database: Callable[[], str], tmp_path, monkeypatch):
+    dsn = empty_database()
+    migrate(dsn)
+    last = known_migrations()[-1]
+    copies = tmp_path / "migrations"
+    copies.mkdir()
+    for path in MIGRATIONS.iterdir():
+        if path.name != f"{last}.rollback.sql":
+            (copies / path.name).write_bytes(path.read_bytes())
+    monkeypatch.setattr("adapters.postgres.schema.MIGRATIONS", copies)
+
+    with pytest.raises(NoRollback, match=f"migration {last} has no {last}.rollback.sql"):
+        rollback_last(dsn)
+    assert schema_status(dsn).applied == known_migrations()
 
 
 def test_rollback_refuses_a_database_with_nothing_applied(empty_database: Callable[[], str]):
@@ -91,7 +123,7 @@ def test_rollback_refuses_a_schema_newer_than_the_code(empty_database: Callable[
 
     with pytest.raises(SchemaTooNew, match=r"0099\.from_the_future"):
         rollback_last(dsn)
-    assert schema_status(dsn).applied[:3] == known_migrations()
+    assert schema_status(dsn).applied[: len(known_migrations())] == known_migrations()
 
 
 def cli(*args: str, dsn: str) -> subprocess.CompletedProcess[str]:
@@ -132,7 +164,7 @@ def test_the_cli_shows_status_rolls_back_and_refuses_with_a_clear_message(empty_
     ]
 
     rolled = cli("rollback", dsn=dsn)
-    assert (rolled.returncode, rolled.stdout.strip()) == (0, "rolled back 0003.idempotency_key")
+    assert (rolled.returncode, rolled.stdout.strip()) == (0, f"rolled back {known_migrations()[-1]}")
     for _ in known_migrations()[:-1]:
         assert cli("rollback", dsn=dsn).returncode == 0
 
