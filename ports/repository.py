@@ -17,3 +17,7 @@ class RequestRepository(Protocol):
     ) -> int:
         """Moves each request whose current status `status` may follow; returns how many moved."""
         ...
+
+    def recent(self, limit: int) -> list[StoredRequest]:
+        """The `limit` most recently created requests, newest first (ties: the larger ID first)."""
+        ...

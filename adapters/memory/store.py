@@ -101,6 +101,14 @@ class InMemoryRequestRepository(RequestRepository):
         return moved
 
 
+    def recent(self, limit: int) -> list[StoredRequest]:
+        with self._store.lock:
+            ids = set(self._store.requests) | set(self._changes.added)
+        found = [request for request_id in ids if (request := self.get(request_id)) is not None]
+        found.sort(key=lambda request: (request.created_at, request.request_id), reverse=True)
+        return found[: max(limit, 0)]
+
+
 class InMemoryOutbox(Outbox):
     def __init__(self, store: InMemoryStore, changes: _Changes) -> None:
         self._store = store

@@ -65,6 +65,14 @@ class PeeweeRequestRepository(RequestRepository):
         )
         return self._transaction.execute(rendered(update))
 
+    def recent(self, limit: int) -> list[StoredRequest]:
+        newest = (
+            RequestRow.select(*_COLUMNS)
+            .order_by(RequestRow.created_at.desc(), RequestRow.req_id.desc())
+            .limit(max(limit, 0))
+        )
+        return [_stored_request(row) for row in self._transaction.fetch(rendered(newest))]
+
 
 def _stored_request(row: tuple[Any, ...]) -> StoredRequest:
     request_id, body, status, created_at, updated_at, failure_reason, submitted_by = row

@@ -83,6 +83,12 @@ class TracingRequestRepository(RequestRepository):
         with self._spans("RequestRepository.record_status", "UPDATE", REQUEST_TABLE, **{REQUEST_STATUS: status.value}):
             return self._inner.record_status(request_ids, status, at, reason)
 
+    def recent(self, limit: int) -> list[StoredRequest]:
+        with self._spans("RequestRepository.recent", "SELECT", REQUEST_TABLE) as span:
+            found = self._inner.recent(limit)
+            span.set_attribute(DB_RESPONSE_RETURNED_ROWS, len(found))
+            return found
+
 
 class TracingOutbox(Outbox):
     """Stores the trace context current at `add` in the message headers (W3C `traceparent`,

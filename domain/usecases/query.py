@@ -20,3 +20,14 @@ class GetRequest:
         if found is None:
             raise RequestNotFound(request_id)
         return found
+
+
+class ListRecentRequests:
+    """The most recently created requests, newest first, at most `limit` of them."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    def __call__(self, limit: int) -> list[StoredRequest]:
+        with self._uow() as uow:
+            return uow.requests.recent(limit)

@@ -175,3 +175,43 @@ def test_a_request_added_in_a_unit_can_move_in_that_unit(backend: Backend) -> No
         uow.commit()
 
     assert stored(backend, "r1").status == RequestStatus.FORWARDED  # type: ignore[union-attr]
+
+
+def created_at(request_id: str, seconds: float) -> StoredRequest:
+    request = a_request(request_id)
+    return StoredRequest(request_id, request.body, request.status, later(seconds), later(seconds))
+
+
+def test_recent_lists_the_newest_requests_first_up_to_the_limit(backend: Backend) -> None:
+    committed(backend, created_at("r-middle", 2), created_at("r-old", 1), created_at("r-new", 3))
+    with backend.unit_of_work() as uow:
+        assert [r.request_id for r in uow.requests.recent(2)] == ["r-new", "r-middle"]
+        assert [r.request_id for r in uow.requests.recent(10)] == ["r-new", "r-middle", "r-old"]
+        assert uow.requests.recent(0) == []
+
+
+def test_recent_orders_requests_created_at_the_same_time_by_id_largest_first(backend: Backend) -> None:
+    committed(backend, a_request("r-a"), a_request("r-c"), a_request("r-b"))
+    with backend.unit_of_work() as uow:
+        assert [r.request_id for r in uow.requests.recent(3)] == ["r-c", "r-b", "r-a"]
+
+
+def test_recent_shows_each_request_in_its_current_status(backend: Backend) -> None:
+    committed(backend, a_request("r-1"))
+    with backend.unit_of_work() as uow:
+        uow.requests.record_status(["r-1"], RequestStatus.FAILED, later(1), "the third party said no")
+        uow.commit()
+    expected = stored(backend, "r-1")
+    with backend.unit_of_work() as uow:
+        [listed] = uow.requests.recent(1)
+    assert listed == expected
+    assert (listed.status, listed.failure_reason, listed.updated_at) == (
+        RequestStatus.FAILED,
+        "the third party said no",
+        later(1),
+    )
+
+
+def test_recent_of_an_empty_store_is_empty(backend: Backend) -> None:
+    with backend.unit_of_work() as uow:
+        assert uow.requests.recent(5) == []
