@@ -100,7 +100,6 @@ class InMemoryRequestRepository(RequestRepository):
                 moved += 1
         return moved
 
-
     def recent(self, limit: int) -> list[StoredRequest]:
         with self._store.lock:
             ids = set(self._store.requests) | set(self._changes.added)

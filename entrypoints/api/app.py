@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify
+from collections.abc import Sequence
 
-from entrypoints.api import views
+from flask import Blueprint, Flask, Response, jsonify
+
+from entrypoints.api import docs, views
 from entrypoints.api.access_log import log_each_request
 from entrypoints.api.auth import install_authentication
 from entrypoints.api.container import ApiContainer
@@ -19,13 +21,18 @@ class JsonFlask(Flask):
         return response
 
 
-def create_app(container: ApiContainer) -> Flask:
-    """The Flask app on a built container; its views get their use cases from it by wiring."""
+def create_app(container: ApiContainer, extra: Sequence[Blueprint] = ()) -> Flask:
+    """The Flask app on a built container; its views get their use cases from it by wiring.
+    `GET /docs` only when `http.docs` is on; `extra` blueprints (the demo's) after the API's own."""
     app = JsonFlask("cruncan")
     app.config["MAX_CONTENT_LENGTH"] = container.config.http.max_body_bytes()
     app.json.sort_keys = False  # type: ignore[attr-defined]
     container.wire()
     app.register_blueprint(views.blueprint)
+    if container.config.http.docs():
+        app.register_blueprint(docs.blueprint)
+    for blueprint in extra:
+        app.register_blueprint(blueprint)
     register_error_handlers(app)
     container.instrument_app(app)
     log_each_request(app)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from dependency_injector import providers
+from flask import Blueprint
 
 from adapters.telemetry.providers import Telemetry
 from entrypoints.api.app import create_app
@@ -18,8 +19,11 @@ from runtime.background import BackgroundLoop
 log = logging.getLogger(__name__)
 
 
-def api_services(container: ApiContainer) -> tuple[WaitressServer, list[tuple[Service, float]]]:
-    """The API's services in start order: the relay first, the HTTP server last (so it drains first).
+def api_services(
+    container: ApiContainer, extra: Sequence[Blueprint] = ()
+) -> tuple[WaitressServer, list[tuple[Service, float]]]:
+    """The API's services in start order: the relay first, the HTTP server last (so it drains first);
+    the app serves `extra` blueprints too.
 
     Everything the configuration selects is built here, on one thread, before any request arrives."""
     config = container.config
@@ -33,7 +37,7 @@ def api_services(container: ApiContainer) -> tuple[WaitressServer, list[tuple[Se
         max_header_bytes=config.http.max_header_bytes(),
     )
     server = WaitressServer(
-        create_app(container),
+        create_app(container, extra),
         host=config.http.host(),
         port=config.http.port(),
         threads=config.http.threads(),

@@ -8,11 +8,15 @@ from flask import Flask
 
 from adapters.memory.third_party import InMemoryThirdParty, InMemoryTokenIssuer
 from adapters.telemetry.providers import Telemetry
+from domain.usecases.query import ListRecentRequests
 from entrypoints.api.container import ApiContainer
 from entrypoints.api.server import WaitressServer
 from entrypoints.components import Core, Messaging, Observability, Storage
+from entrypoints.demo.faults import FaultSwitch, FaultyThirdParty
 from entrypoints.demo.issuer import ALGORITHM, AUDIENCE, JWKS_PATH, DemoIssuer
+from entrypoints.demo.page import demo_blueprint
 from entrypoints.demo.stand_in import create_stand_in_app
+from entrypoints.demo.steps import StepRecorder, record_steps
 from entrypoints.grpc.container import GrpcContainer
 from entrypoints.worker.container import WorkerContainer
 from ports.clock import Clock
@@ -36,10 +40,11 @@ class StandInContainer(containers.DeclarativeContainer):
     issuer = providers.Singleton(InMemoryTokenIssuer, clock=clock)
     third_party = providers.Singleton(InMemoryThirdParty, issuer=issuer)
     identity = providers.Singleton(DemoIssuer)
+    faults = providers.Singleton(FaultSwitch)
     app = providers.Singleton(
         create_stand_in_app,
         issuer,
-        third_party,
+        providers.Singleton(FaultyThirdParty, third_party, faults),
         clock,
         client_id=config.token.client_id,
         client_secret=config.token.client_secret,
@@ -49,13 +54,15 @@ class StandInContainer(containers.DeclarativeContainer):
 
 
 def demo_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """`settings` with every port in memory, the relay embedded, and a client secret made up unless one is set."""
+    """`settings` with every port in memory, the relay embedded, `GET /docs` on, and a client secret made
+    up unless one is set."""
     token = settings["token"]
     return {
         **settings,
         "storage": {**settings["storage"], "backend": "memory"},
         "messaging": {**settings["messaging"], "backend": "memory"},
         "relay": {**settings["relay"], "embedded": True},
+        "http": {**settings["http"], "docs": True},
         "token": {**token, "client_secret": token["client_secret"] or secrets.token_urlsafe(16)},
     }
 
@@ -118,6 +125,13 @@ class DemoContainer(containers.DeclarativeContainer):
         core=core,
         storage=storage,
         messaging=messaging,
+    )
+    steps = providers.Singleton(record_steps, telemetry, providers.Singleton(StepRecorder))
+    page = providers.Singleton(
+        demo_blueprint,
+        providers.Singleton(ListRecentRequests, uow=storage.unit_of_work.provider),
+        steps,
+        stand_in.faults,
     )
 
 

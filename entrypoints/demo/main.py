@@ -28,6 +28,7 @@ def instructions(url: str, stand_in_url: str, grpc_target: str, token: str | Non
     return "\n".join(
         [
             f"cruncan demo listening on {url} (everything in memory; Ctrl-C to stop)",
+            f"open {url}/ in a browser to send requests and watch them go through; API docs at {url}/docs",
             f"the worker forwards to the stand-in token API and third party on {stand_in_url}, which log what they get",
             *(authentication if token else []),
             "try:",
@@ -56,7 +57,7 @@ def run(settings: providers.Configuration, telemetry: Telemetry, announce: Calla
     try:
         stand_in = container.stand_in.server()
         forwarding, forwarding_timeout_s = consumer(container.worker())
-        server, services = api_services(api)
+        server, services = api_services(api, [container.page()])
         rpc = container.grpc.server()
         everything: list[tuple[Service, float]] = [(stand_in, STAND_IN_STOP_S), (forwarding, forwarding_timeout_s)]
         clean = run_until_signalled(
