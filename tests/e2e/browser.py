@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from collections.abc import Iterator
@@ -61,14 +62,19 @@ def wait(driver: WebDriver, timeout_s: float = 20) -> WebDriverWait[WebDriver]:
 
 
 def screenshot(driver: WebDriver, folder: Path, name: str) -> Path:
-    """The whole page (the window is made as tall as the page for the shot) saved as `folder/name.png`."""
+    """The whole page, beyond the window too, saved as `folder/name.png`."""
     path = folder / f"{name}.png"
-    size = driver.get_window_size()
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(size["width"], max(size["height"], height + 100))
-    try:
-        driver.save_screenshot(str(path))
-    finally:
-        driver.set_window_size(size["width"], size["height"])
+    content = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    # Taller than the window, the page has no scroll bar and lays out across the window's full width.
+    width = max(content["width"], driver.execute_script("return window.innerWidth"))
+    clip = {"x": 0, "y": 0, "width": width, "height": content["height"], "scale": 1}
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip})
+    path.write_bytes(base64.b64decode(shot["data"]))
     print(f"screenshot: {path}")
     return path
+
+
+def emulate_screen(driver: WebDriver, width: int, height: int) -> None:
+    """Lays pages out as on a phone's screen of `width` x `height` CSS pixels (a window cannot be that narrow)."""
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)

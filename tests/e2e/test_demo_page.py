@@ -15,7 +15,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
-from tests.e2e.browser import chromium, console_errors, screenshot, wait
+from tests.e2e.browser import chromium, console_errors, emulate_screen, screenshot, wait
 
 pytestmark = pytest.mark.browser
 
@@ -83,6 +83,7 @@ def test_a_request_sent_through_the_form_is_seen_reaching_forwarded_with_its_ste
     steps = cell(row, "Steps").text
     assert re.search(r"accepted [\d.]+ ms\s+published [\d.]+ ms\s+forwarded [\d.]+ ms", steps), steps
     assert re.search(r"POST /three 200", cell(row, "Calls").text), cell(row, "Calls").text
+    assert browser.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
     screenshot(browser, tmp_path, "forwarded")
     assert console_errors(browser) == []
 
@@ -141,6 +142,8 @@ def test_a_third_party_rejecting_with_400_shows_a_failed_row_with_its_reason(
 def test_a_third_party_always_answering_503_is_retried_with_backoff_then_dead_lettered(
     browser: WebDriver, tmp_path: Path
 ) -> None:
+    browser.find_element(By.ID, "send").click()
+    row_in(browser, sent_request_id(browser), "forwarded")
     apply_faults(browser, share_percent="100")
     wait(browser).until(lambda d: "100% answered 503" in d.find_element(By.ID, "faults-result").text)
 
@@ -184,12 +187,14 @@ def test_the_form_can_be_sent_with_the_keyboard_alone(browser: WebDriver, tmp_pa
 
 
 def test_the_page_fits_a_narrow_screen(demo_url: str, tmp_path: Path) -> None:
-    with chromium(width=390, height=1100) as driver:
+    with chromium() as driver:
+        emulate_screen(driver, 360, 800)
         driver.get(f"{demo_url}/")
         driver.find_element(By.ID, "send").click()
         row_in(driver, sent_request_id(driver), "forwarded")
 
-        overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert driver.execute_script("return window.innerWidth") == 360
+        overflow = driver.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"the page is {overflow} px wider than the screen"
         screenshot(driver, tmp_path, "narrow")
         assert console_errors(driver) == []
