@@ -20,7 +20,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 INSTALL = "apt-get update && apt-get install -y chromium chromium-driver"
 # Some tests want the API to refuse a body; Chromium logs each such answer to a fetch as an error.
-EXPECTED_ANSWER = re.compile(r"/(one|demo/faults) - Failed to load resource: the server responded with a status of 4\d\d")
+EXPECTED_ANSWER = re.compile(
+    r"/(one|demo/faults) - Failed to load resource: the server responded with a status of 4\d\d"
+)
 
 
 def require_chromium() -> None:
@@ -53,7 +55,8 @@ def console_errors(driver: WebDriver) -> list[str]:
     return [
         entry["message"]
         for entry in driver.get_log("browser")
-        if entry["level"] == "SEVERE" and not (entry["source"] == "network" and EXPECTED_ANSWER.search(entry["message"]))
+        if entry["level"] == "SEVERE"
+        and not (entry["source"] == "network" and EXPECTED_ANSWER.search(entry["message"]))
     ]
 
 
@@ -68,7 +71,9 @@ def screenshot(driver: WebDriver, folder: Path, name: str) -> Path:
     # Taller than the window, the page has no scroll bar and lays out across the window's full width.
     width = max(content["width"], driver.execute_script("return window.innerWidth"))
     clip = {"x": 0, "y": 0, "width": width, "height": content["height"], "scale": 1}
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip})
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
     path.write_bytes(base64.b64decode(shot["data"]))
     print(f"screenshot: {path}")
     return path
@@ -78,3 +83,10 @@ def emulate_screen(driver: WebDriver, width: int, height: int) -> None:
     """Lays pages out as on a phone's screen of `width` x `height` CSS pixels (a window cannot be that narrow)."""
     metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True}
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+
+
+def overflow_px(driver: WebDriver) -> int:
+    """How far the page reaches past the right edge of the window (0 or less: it fits)."""
+    return int(
+        driver.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    )

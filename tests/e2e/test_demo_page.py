@@ -15,7 +15,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
-from tests.e2e.browser import chromium, console_errors, emulate_screen, screenshot, wait
+from tests.e2e.browser import chromium, console_errors, emulate_screen, overflow_px, screenshot, wait
 
 pytestmark = pytest.mark.browser
 
@@ -83,7 +83,7 @@ def test_a_request_sent_through_the_form_is_seen_reaching_forwarded_with_its_ste
     steps = cell(row, "Steps").text
     assert re.search(r"accepted [\d.]+ ms\s+published [\d.]+ ms\s+forwarded [\d.]+ ms", steps), steps
     assert re.search(r"POST /three 200", cell(row, "Calls").text), cell(row, "Calls").text
-    assert browser.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+    assert overflow_px(browser) <= 0
     screenshot(browser, tmp_path, "forwarded")
     assert console_errors(browser) == []
 
@@ -93,7 +93,8 @@ def test_an_invalid_field_shows_the_api_error_next_to_that_field(browser: WebDri
     browser.find_element(By.ID, "send").click()
 
     error = wait(browser).until(lambda d: d.find_element(By.ID, "error-user_id").text)
-    assert "user_id" in error and "must not be empty" in error
+    assert "user_id" in error
+    assert "must not be empty" in error
     field = browser.find_element(By.ID, "user_id")
     assert field.get_attribute("aria-invalid") == "true"
     assert browser.switch_to.active_element == field, "the field in error has the focus"
@@ -194,7 +195,7 @@ def test_the_page_fits_a_narrow_screen(demo_url: str, tmp_path: Path) -> None:
         row_in(driver, sent_request_id(driver), "forwarded")
 
         assert driver.execute_script("return window.innerWidth") == 360
-        overflow = driver.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        overflow = overflow_px(driver)
         assert overflow <= 0, f"the page is {overflow} px wider than the screen"
         screenshot(driver, tmp_path, "narrow")
         assert console_errors(driver) == []
@@ -213,5 +214,5 @@ def test_the_docs_page_renders_the_api_operations(demo_url: str, tmp_path: Path)
 
 def test_the_console_check_catches_a_script_error(browser: WebDriver) -> None:
     browser.execute_script("setTimeout(function () { throw new Error('boom from the test'); }, 0)")
-    errors = wait(browser, 5).until(lambda d: console_errors(d))
+    errors = wait(browser, 5).until(console_errors)
     assert any("boom from the test" in error for error in errors)
