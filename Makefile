@@ -6,7 +6,9 @@ INSTALLED := $(VENV)/.installed
 RUNTIME := $(VENV)/.runtime-installed
 LOCK := requirements.lock
 
-.PHONY: demo test lint bench lock clean
+CHROMIUM_PACKAGES := chromium chromium-driver
+
+.PHONY: demo test lint bench lock clean browser
 
 # psycopg2 compiles against libpq: its headers (and pg_config) must be there first.
 $(VENV)/bin/python:
@@ -33,8 +35,17 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The browser tests drive Debian's chromium through its chromedriver; installed only when missing.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then exit 0; fi; \
+	if [ "$$(id -u)" -ne 0 ]; then \
+		echo "the browser tests need chromium and chromedriver; run: sudo apt-get update && sudo apt-get install -y $(CHROMIUM_PACKAGES)" >&2; \
+		exit 1; \
+	fi; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CHROMIUM_PACKAGES)
+
 # pytest exits 5 when it collected nothing: that is a broken suite, and is said so.
-test: lint
+test: lint browser
 	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is missing or mis-configured" >&2; fi; \
 	exit $$status
