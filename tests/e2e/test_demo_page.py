@@ -8,12 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from selenium.common.exceptions import NoSuchElementException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
 
 from tests.e2e.browser import chromium, console_errors, emulate_screen, overflow_px, screenshot, wait
 
@@ -41,20 +39,16 @@ def sent_request_id(driver: WebDriver) -> str:
     return result.group(1)
 
 
-def row_in(driver: WebDriver, request_id: str, status: str, timeout_s: float = 20) -> WebElement:
-    selector = f'tr[data-request-id="{request_id}"][data-status="{status}"]'
-
-    def found(d: WebDriver) -> WebElement | bool:
-        try:
-            return d.find_element(By.CSS_SELECTOR, selector)
-        except NoSuchElementException:
-            return False
-
-    return wait(driver, timeout_s).until(found, f"no row for request {request_id} in status {status}")
-
-
-def cell(row: WebElement, label: str) -> WebElement:
-    return row.find_element(By.CSS_SELECTOR, f'td[data-label="{label}"]')
+def row_in(driver: WebDriver, request_id: str, status: str, timeout_s: float = 20) -> dict[str, str]:
+    """The text of each cell of the request's row, by column, once the row shows `status`. Read in one
+    script, so that the table's next refresh cannot replace the row half-way through."""
+    script = """
+        const row = document.querySelector(`tr[data-request-id="${arguments[0]}"][data-status="${arguments[1]}"]`);
+        return row && Object.fromEntries(Array.from(row.cells, (td) => [td.dataset.label, td.innerText]));
+    """
+    return wait(driver, timeout_s).until(
+        lambda d: d.execute_script(script, request_id, status), f"no row for request {request_id} in status {status}"
+    )
 
 
 def set_value(driver: WebDriver, element_id: str, value: str) -> None:
@@ -79,10 +73,10 @@ def test_a_request_sent_through_the_form_is_seen_reaching_forwarded_with_its_ste
 
     row = row_in(browser, request_id, "forwarded")
 
-    assert TRACE_ID.match(cell(row, "Trace ID").text), cell(row, "Trace ID").text
-    steps = cell(row, "Steps").text
+    assert TRACE_ID.match(row["Trace ID"]), row["Trace ID"]
+    steps = row["Steps"]
     assert re.search(r"accepted [\d.]+ ms\s+published [\d.]+ ms\s+forwarded [\d.]+ ms", steps), steps
-    assert re.search(r"POST /three 200", cell(row, "Calls").text), cell(row, "Calls").text
+    assert re.search(r"POST /three 200", row["Calls"]), row["Calls"]
     assert overflow_px(browser) <= 0
     screenshot(browser, tmp_path, "forwarded")
     assert console_errors(browser) == []
@@ -133,9 +127,9 @@ def test_a_third_party_rejecting_with_400_shows_a_failed_row_with_its_reason(
     browser.find_element(By.ID, "send").click()
     row = row_in(browser, sent_request_id(browser), "failed")
 
-    status = cell(row, "Status").text
+    status = row["Status"]
     assert "the third party answered 400" in status, status
-    assert re.search(r"POST /three 400", cell(row, "Calls").text), cell(row, "Calls").text
+    assert re.search(r"POST /three 400", row["Calls"]), row["Calls"]
     screenshot(browser, tmp_path, "failed")
     assert console_errors(browser) == []
 
@@ -151,9 +145,9 @@ def test_a_third_party_always_answering_503_is_retried_with_backoff_then_dead_le
     browser.find_element(By.ID, "send").click()
     row = row_in(browser, sent_request_id(browser), "failed", timeout_s=40)
 
-    assert "gave up after 5 attempts" in cell(row, "Status").text, cell(row, "Status").text
-    sends = re.findall(r"\+([\d.]+) ms POST /three 503", cell(row, "Calls").text)
-    assert len(sends) == 5, cell(row, "Calls").text
+    assert "gave up after 5 attempts" in row["Status"], row["Status"]
+    sends = re.findall(r"\+([\d.]+) ms POST /three 503", row["Calls"])
+    assert len(sends) == 5, row["Calls"]
     assert [float(at) for at in sends] == sorted(float(at) for at in sends)
     screenshot(browser, tmp_path, "retries-exhausted")
     assert console_errors(browser) == []

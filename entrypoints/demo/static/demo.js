@@ -261,8 +261,12 @@
     return list;
   }
 
+  let shown = "";
+  // Rebuilds the rows only when something changed, so that a reader's place is kept between polls.
   function render(rows) {
-    if (!rows.length) return;
+    const fingerprint = JSON.stringify(rows);
+    if (!rows.length || fingerprint === shown) return;
+    shown = fingerprint;
     const fresh = rows.map((row) => {
       const tr = document.createElement("tr");
       tr.dataset.requestId = row.request_id;
