@@ -3,7 +3,6 @@ stand-in third party's faults. Registered on the API's app by `cruncan demo` onl
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from flask import Blueprint, Response, jsonify, request, send_from_directory
@@ -11,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request, send_from_directory
 from domain.model.request import StoredRequest
 from domain.usecases.query import ListRecentRequests
 from entrypoints.api.errors import error_response
+from entrypoints.api.json_body import MalformedJson, decode_json
 from entrypoints.demo.faults import FaultSwitch, InvalidFaults, parse_faults
 from entrypoints.demo.steps import StepRecorder
 
@@ -47,9 +47,9 @@ def demo_blueprint(recent: ListRecentRequests, steps: StepRecorder, switch: Faul
     @blueprint.put("/demo/faults")
     def set_faults() -> tuple[Response, int]:
         try:
-            document = json.loads(request.get_data())
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            return error_response(400, "malformed_json", f"the body is not valid JSON: {exc}")
+            document = decode_json(request.get_data())
+        except MalformedJson as exc:
+            return error_response(400, "malformed_json", str(exc))
         try:
             chosen = parse_faults(document)
         except InvalidFaults as exc:
