@@ -22,7 +22,7 @@ from harness.network import free_port
 
 ADMIN_DSN = os.environ.get("CRUNCAN_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 START_COMMAND = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-TABLES = ("request", "outbox", "idempotency_key")
+TABLES = ("request", "outbox", "idempotency_key", "dead_letter_redrive")
 
 
 def require_server(dsn: str = ADMIN_DSN) -> str:

@@ -18,6 +18,9 @@ class IdempotencyKeys(Protocol):
 
     def add(self, record: IdempotencyRecord) -> None: ...
 
-    def purge_expired(self, now: datetime) -> int:
-        """Deletes every record that expired at or before `now`; returns how many."""
+    def purge_expired(self, now: datetime, limit: int | None = None) -> int:
+        """Deletes the records (at most `limit`) that expired at or before `now`; returns how many.
+        A record another unit of work holds is skipped."""
         ...
+
+    def count_expired(self, now: datetime) -> int: ...

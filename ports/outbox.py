@@ -10,6 +10,7 @@ class Outbox(Protocol):
 
     `claim_pending` locks the oldest unsent messages for the enclosing unit of work and
     skips messages another unit of work has claimed; the claim ends with the unit of work.
+    It takes only the oldest unsent message of each key, so a key's messages are sent in order.
     """
 
     def add(self, message: OutboxMessage) -> None: ...
@@ -20,6 +21,13 @@ class Outbox(Protocol):
 
     def backlog(self) -> int:
         """How many messages are waiting to be sent."""
+        ...
+
+    def count_sent_before(self, cutoff: datetime) -> int: ...
+
+    def delete_sent_before(self, cutoff: datetime, limit: int) -> int:
+        """Deletes up to `limit` messages sent before `cutoff`, skipping those another unit of work
+        holds; returns how many. Unsent messages are never deleted."""
         ...
 
 

@@ -2,16 +2,17 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import TracebackType
 from typing import Self
 
-from domain.model.errors import DuplicateRequest, IdempotencyKeyInUse
+from domain.model.errors import DuplicateRequest, IdempotencyKeyInUse, RedriveConflict
 from domain.model.idempotency import IdempotencyRecord
 from domain.model.message import OutboxMessage, PendingMessage
-from domain.model.request import RequestStatus, StoredRequest
+from domain.model.redrive import RedriveSelection, redrive_order
+from domain.model.request import FINISHED, RequestStatus, StoredRequest
 from ports.idempotency import IdempotencyKeys
 from ports.outbox import Outbox, OutboxSignal
 from ports.repository import RequestRepository
@@ -27,6 +28,8 @@ class InMemoryStore:
         self.outbox: dict[int, OutboxMessage] = {}
         self.sent: dict[int, datetime] = {}
         self.claimed: set[int] = set()
+        self.held_requests: set[str] = set()
+        self.messages_added = 0
         self.idempotency_keys: dict[str, IdempotencyRecord] = {}
         self.held_keys: dict[str, object] = {}
         self.new_messages = threading.Condition(self.lock)
@@ -62,12 +65,18 @@ class _Changes:
     keys_held: set[str] = field(default_factory=set)
     keys_added: dict[str, IdempotencyRecord] = field(default_factory=dict)
     keys_purged: dict[str, datetime] = field(default_factory=dict)
+    redriven: dict[str, StoredRequest] = field(default_factory=dict)
+    requests_held: set[str] = field(default_factory=set)
+    requests_deleted: set[str] = field(default_factory=set)
+    messages_deleted: set[int] = field(default_factory=set)
 
     def clear(self) -> None:
         for staged in (self.added, self.transitions, self.messages, self.sent, self.claims):
             staged.clear()
         for key_changes in (self.keys_held, self.keys_added, self.keys_purged):
             key_changes.clear()
+        for removal in (self.redriven, self.requests_held, self.requests_deleted, self.messages_deleted):
+            removal.clear()
 
 
 class InMemoryRequestRepository(RequestRepository):
@@ -82,7 +91,11 @@ class InMemoryRequestRepository(RequestRepository):
 
     def get(self, request_id: str) -> StoredRequest | None:
         with self._store.lock:
-            current = self._changes.added.get(request_id) or self._store.requests.get(request_id)
+            current = (
+                self._changes.redriven.get(request_id)
+                or self._changes.added.get(request_id)
+                or self._store.requests.get(request_id)
+            )
         for target, transition in self._changes.transitions:
             if current is not None and target == request_id:
                 current = transition.apply(current) or current
@@ -107,6 +120,50 @@ class InMemoryRequestRepository(RequestRepository):
         found.sort(key=lambda request: (request.created_at, request.request_id), reverse=True)
         return found[: max(limit, 0)]
 
+    def failed(self, selection: RedriveSelection, limit: int) -> list[StoredRequest]:
+        return self._matching(selection)[:limit]
+
+    def redrive(self, selection: RedriveSelection, limit: int, at: datetime) -> list[StoredRequest]:
+        with self._store.lock:
+            free = [r for r in self._matching(selection) if r.request_id not in self._store.held_requests][:limit]
+            moved = [request.redriven(at) for request in free]
+            self._hold(request.request_id for request in moved)
+            self._changes.redriven.update((request.request_id, request) for request in moved)
+        return moved
+
+    def count_finished_before(self, cutoff: datetime) -> int:
+        return len(self._finished_before(cutoff))
+
+    def delete_finished_before(self, cutoff: datetime, limit: int) -> int:
+        with self._store.lock:
+            chosen = [i for i in self._finished_before(cutoff) if i not in self._store.held_requests][:limit]
+            self._hold(chosen)
+            self._changes.requests_deleted.update(chosen)
+        return len(chosen)
+
+    def _matching(self, selection: RedriveSelection) -> list[StoredRequest]:
+        with self._store.lock:
+            ids = [*self._store.requests, *self._changes.added]
+        found = (self.get(request_id) for request_id in ids if request_id not in self._changes.requests_deleted)
+        return sorted((r for r in found if r is not None and selection.matches(r)), key=redrive_order)
+
+    def _finished_before(self, cutoff: datetime) -> list[str]:
+        with self._store.lock:
+            unsent = {m.key for i, m in self._store.outbox.items() if i not in self._store.sent}
+            return [
+                request_id
+                for request_id, request in sorted(self._store.requests.items())
+                if request.status in FINISHED
+                and request.created_at < cutoff
+                and request_id not in unsent
+                and request_id not in self._changes.requests_deleted
+            ]
+
+    def _hold(self, request_ids: Iterable[str]) -> None:
+        held = set(request_ids)
+        self._store.held_requests.update(held)
+        self._changes.requests_held.update(held)
+
 
 class InMemoryOutbox(Outbox):
     def __init__(self, store: InMemoryStore, changes: _Changes) -> None:
@@ -118,19 +175,43 @@ class InMemoryOutbox(Outbox):
 
     def claim_pending(self, limit: int) -> list[PendingMessage]:
         with self._store.lock:
-            free = (
-                outbox_id
-                for outbox_id in sorted(self._store.outbox)
-                if outbox_id not in self._store.sent and outbox_id not in self._store.claimed
-            )
-            chosen = list(itertools.islice(free, limit))
+            chosen = list(itertools.islice(self._oldest_free_of_each_key(), limit))
             self._store.claimed.update(chosen)
             self._changes.claims.update(chosen)
             return [PendingMessage(outbox_id, self._store.outbox[outbox_id]) for outbox_id in chosen]
 
+    def _oldest_free_of_each_key(self) -> Iterator[int]:
+        seen: set[str] = set()
+        for outbox_id in sorted(self._store.outbox):
+            key = self._store.outbox[outbox_id].key
+            if outbox_id in self._store.sent or key in seen:
+                continue
+            seen.add(key)
+            if outbox_id not in self._store.claimed:
+                yield outbox_id
+
     def mark_sent(self, outbox_ids: Iterable[int], at: datetime) -> None:
         for outbox_id in outbox_ids:
             self._changes.sent[outbox_id] = at
+
+    def count_sent_before(self, cutoff: datetime) -> int:
+        return len(self._sent_before(cutoff))
+
+    def delete_sent_before(self, cutoff: datetime, limit: int) -> int:
+        with self._store.lock:
+            chosen = [i for i in self._sent_before(cutoff) if i not in self._store.claimed][:limit]
+            self._store.claimed.update(chosen)
+            self._changes.claims.update(chosen)
+            self._changes.messages_deleted.update(chosen)
+        return len(chosen)
+
+    def _sent_before(self, cutoff: datetime) -> list[int]:
+        with self._store.lock:
+            return sorted(
+                outbox_id
+                for outbox_id, sent_at in self._store.sent.items()
+                if sent_at < cutoff and outbox_id not in self._changes.messages_deleted
+            )
 
     def backlog(self) -> int:
         with self._store.lock:
@@ -163,19 +244,32 @@ class InMemoryIdempotencyKeys(IdempotencyKeys):
             raise _in_use(record.key)
         self._changes.keys_added[record.key] = record
 
-    def purge_expired(self, now: datetime) -> int:
+    def purge_expired(self, now: datetime, limit: int | None = None) -> int:
         with self._store.lock:
-            visible = {
-                key: record
-                for key in self._store.idempotency_keys
-                if (record := _visible(self._store, self._changes, key)) is not None
-            }
-        visible.update(self._changes.keys_added)
-        expired = [key for key, record in visible.items() if record.expired(now)]
+            expired = self._expired(now)
+            if limit is not None:
+                free = [key for key in expired if self._store.held_keys.get(key, self._changes) is self._changes]
+                expired = free[:limit]
+                for key in expired:
+                    self._store.held_keys[key] = self._changes
+                    self._changes.keys_held.add(key)
         for key in expired:
             self._changes.keys_added.pop(key, None)
             self._changes.keys_purged[key] = now
         return len(expired)
+
+    def count_expired(self, now: datetime) -> int:
+        with self._store.lock:
+            return len(self._expired(now))
+
+    def _expired(self, now: datetime) -> list[str]:
+        visible = {
+            key: record
+            for key in self._store.idempotency_keys
+            if (record := _visible(self._store, self._changes, key)) is not None
+        }
+        visible.update(self._changes.keys_added)
+        return sorted(key for key, record in visible.items() if record.expired(now))
 
 
 class InMemoryUnitOfWork(UnitOfWork):
@@ -208,6 +302,18 @@ class InMemoryUnitOfWork(UnitOfWork):
             if key_clashes:
                 self._discard()
                 raise _in_use(key_clashes[0])
+            stale = sorted(i for i, r in changes.redriven.items() if not _redrives(store.requests.get(i), r))
+            if stale:
+                self._discard()
+                raise RedriveConflict(f"request {stale[0]} changed while it was being re-driven; nothing was kept")
+            store.requests.update(changes.redriven)
+            for request_id in changes.requests_deleted:
+                store.requests.pop(request_id, None)
+            for key in [k for k, r in store.idempotency_keys.items() if r.request_id in changes.requests_deleted]:
+                del store.idempotency_keys[key]
+            for outbox_id in changes.messages_deleted:
+                store.outbox.pop(outbox_id, None)
+                store.sent.pop(outbox_id, None)
             store.requests.update(changes.added)
             for key, purged_at in changes.keys_purged.items():
                 if (record := store.idempotency_keys.get(key)) and record.expired(purged_at):
@@ -220,6 +326,7 @@ class InMemoryUnitOfWork(UnitOfWork):
                     store.requests[request_id] = moved
             for message in changes.messages:
                 store.outbox[store.next_outbox_id()] = message
+            store.messages_added += len(changes.messages)
             store.sent.update(changes.sent)
             if changes.messages:
                 store.new_messages.notify_all()
@@ -232,6 +339,7 @@ class InMemoryUnitOfWork(UnitOfWork):
     def _discard(self) -> None:
         with self._store.lock:
             self._store.claimed.difference_update(self._changes.claims)
+            self._store.held_requests.difference_update(self._changes.requests_held)
             for key in self._changes.keys_held:
                 if self._store.held_keys.get(key) is self._changes:
                     del self._store.held_keys[key]
@@ -252,12 +360,12 @@ class InMemoryOutboxSignal(OutboxSignal):
             if self._closed:
                 return False
             if self._seen is None:
-                self._seen = len(self._store.outbox)
+                self._seen = self._store.messages_added
                 if self._store.unsent():
                     return True
             seen = self._seen
-            self._store.new_messages.wait_for(lambda: self._closed or len(self._store.outbox) != seen, timeout)
-            self._seen = len(self._store.outbox)
+            self._store.new_messages.wait_for(lambda: self._closed or self._store.messages_added != seen, timeout)
+            self._seen = self._store.messages_added
             return self._seen != seen and not self._closed
 
     def close(self) -> None:
@@ -273,6 +381,14 @@ def _visible(store: InMemoryStore, changes: _Changes, key: str) -> IdempotencyRe
     if record is not None and purged_at is not None and record.expired(purged_at):
         return None
     return record
+
+
+def _redrives(current: StoredRequest | None, redriven: StoredRequest) -> bool:
+    return (
+        current is not None
+        and current.status is RequestStatus.FAILED
+        and current.redrive_count == redriven.redrive_count - 1
+    )
 
 
 def _in_use(key: str) -> IdempotencyKeyInUse:

@@ -20,6 +20,11 @@ INSERT_KEY = PreparedInsert(
 # A transaction-scoped advisory lock on the key's 64-bit hash holds the key until the transaction
 # ends; `try` answers at once, so a request that finds its key held is refused instead of queued.
 TRY_HOLD_KEY = "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))"
+COUNT_EXPIRED = "SELECT count(*) FROM idempotency_key WHERE expires_at <= %s"
+PURGE_EXPIRED_BATCH = """
+    DELETE FROM idempotency_key WHERE key IN (
+        SELECT key FROM idempotency_key WHERE expires_at <= %s ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED
+    )"""
 
 
 class PeeweeIdempotencyKeys(IdempotencyKeys):
@@ -54,10 +59,16 @@ class PeeweeIdempotencyKeys(IdempotencyKeys):
             )
         )
 
-    def purge_expired(self, now: datetime) -> int:
-        return self._transaction.execute(
-            rendered(IdempotencyKeyRow.delete().where(IdempotencyKeyRow.expires_at <= now))
-        )
+    def purge_expired(self, now: datetime, limit: int | None = None) -> int:
+        if limit is None:
+            return self._transaction.execute(
+                rendered(IdempotencyKeyRow.delete().where(IdempotencyKeyRow.expires_at <= now))
+            )
+        return self._transaction.execute((PURGE_EXPIRED_BATCH, [now, limit]))
+
+    def count_expired(self, now: datetime) -> int:
+        [(count,)] = self._transaction.fetch((COUNT_EXPIRED, [now]))
+        return int(count)
 
     def _stored(self, key: str, *, locking: bool = False) -> IdempotencyRecord | None:
         rows = self._transaction.fetch(

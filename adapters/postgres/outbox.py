@@ -12,6 +12,22 @@ from domain.model.message import OutboxMessage, PendingMessage
 from ports.outbox import Outbox
 
 INSERT_MESSAGE = PreparedInsert(OutboxRow.key, OutboxRow.payload, OutboxRow.headers, OutboxRow.created_at)
+# The oldest unsent message of each key that no other relay holds. A key's newer message waits while an
+# older one is unsent, even if another relay holds that one: a key's messages are published in order.
+CLAIM_OLDEST_OF_EACH_KEY = """
+    SELECT id, key, payload, headers, created_at FROM outbox
+    WHERE sent_at IS NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM outbox AS older WHERE older.key = outbox.key AND older.sent_at IS NULL AND older.id < outbox.id
+      )
+    ORDER BY id
+    LIMIT %s
+    FOR UPDATE SKIP LOCKED"""
+COUNT_SENT_BEFORE = "SELECT count(*) FROM outbox WHERE sent_at < %s"
+DELETE_SENT_BEFORE = """
+    DELETE FROM outbox WHERE id IN (
+        SELECT id FROM outbox WHERE sent_at < %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+    )"""
 
 
 class PeeweeOutbox(Outbox):
@@ -29,16 +45,10 @@ class PeeweeOutbox(Outbox):
         )
 
     def claim_pending(self, limit: int) -> list[PendingMessage]:
-        query = (
-            OutboxRow.select(OutboxRow.id, OutboxRow.key, OutboxRow.payload, OutboxRow.headers, OutboxRow.created_at)
-            .where(OutboxRow.sent_at.is_null())
-            .order_by(OutboxRow.id)
-            .limit(limit)
-            .for_update(skip_locked=True)
-        )
+        rows = self._transaction.fetch((CLAIM_OLDEST_OF_EACH_KEY, [limit]), locking=True)
         return [
             PendingMessage(outbox_id, OutboxMessage(key, bytes(payload), created_at.astimezone(UTC), headers))
-            for outbox_id, key, payload, headers, created_at in self._transaction.fetch(rendered(query), locking=True)
+            for outbox_id, key, payload, headers, created_at in rows
         ]
 
     def mark_sent(self, outbox_ids: Iterable[int], at: datetime) -> None:
@@ -50,3 +60,10 @@ class PeeweeOutbox(Outbox):
         unsent = OutboxRow.select(fn.COUNT(SQL("*"))).where(OutboxRow.sent_at.is_null())
         rows = self._transaction.fetch(rendered(unsent))
         return int(rows[0][0])
+
+    def count_sent_before(self, cutoff: datetime) -> int:
+        [(count,)] = self._transaction.fetch((COUNT_SENT_BEFORE, [cutoff]))
+        return int(count)
+
+    def delete_sent_before(self, cutoff: datetime, limit: int) -> int:
+        return self._transaction.execute((DELETE_SENT_BEFORE, [cutoff, limit]))

@@ -7,6 +7,7 @@ from typing import Any
 from adapters.postgres.statements import PreparedInsert, rendered
 from adapters.postgres.tables import RequestRow
 from adapters.postgres.transaction import Transaction
+from domain.model.redrive import RedriveSelection, redrive_order
 from domain.model.request import DataItem, OneRequest, RequestStatus, StoredRequest
 from ports.repository import RequestRepository
 
@@ -28,7 +29,47 @@ _COLUMNS = (
     RequestRow.updated_at,
     RequestRow.failure_reason,
     RequestRow.submitted_by,
+    RequestRow.redrive_count,
+    RequestRow.last_redriven_at,
 )
+# The failed requests a selection matches (a NULL criterion takes all), those that failed first first.
+SELECT_FAILED = """
+    SELECT req_id, req, status, created_at, updated_at, failure_reason, submitted_by, redrive_count, last_redriven_at
+    FROM request WHERE status = 'failed'
+      AND (%s::text IS NULL OR strpos(coalesce(failure_reason, ''), %s) > 0)
+      AND (%s::timestamptz IS NULL OR updated_at < %s)
+      AND (%s::timestamptz IS NULL OR updated_at > %s)
+      AND (%s::text[] IS NULL OR req_id = ANY(%s))
+    ORDER BY updated_at, req_id
+    LIMIT %s"""
+# Claims the rows no other transaction holds and moves each one still failed; the status guard and the
+# incremented redrive_count fence a re-drive that lost its claim, so that it changes nothing.
+REDRIVE = """
+    WITH claimed AS (
+        SELECT req_id FROM request WHERE status = 'failed'
+          AND (%s::text IS NULL OR strpos(coalesce(failure_reason, ''), %s) > 0)
+          AND (%s::timestamptz IS NULL OR updated_at < %s)
+          AND (%s::timestamptz IS NULL OR updated_at > %s)
+          AND (%s::text[] IS NULL OR req_id = ANY(%s))
+        ORDER BY updated_at, req_id
+        LIMIT %s
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE request SET status = 'accepted', updated_at = %s, failure_reason = NULL,
+        redrive_count = request.redrive_count + 1, last_redriven_at = %s
+    FROM claimed WHERE request.req_id = claimed.req_id AND request.status = 'failed'
+    RETURNING request.req_id, request.req, request.status, request.created_at, request.updated_at,
+        request.failure_reason, request.submitted_by, request.redrive_count, request.last_redriven_at"""
+# Finished requests created before a cutoff, none of whose messages still waits to be sent.
+COUNT_FINISHED_BEFORE = """
+    SELECT count(*) FROM request WHERE created_at < %s AND status IN ('forwarded', 'failed')
+      AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.key = request.req_id AND outbox.sent_at IS NULL)"""
+DELETE_FINISHED_BEFORE = """
+    DELETE FROM request WHERE req_id IN (
+        SELECT req_id FROM request WHERE created_at < %s AND status IN ('forwarded', 'failed')
+          AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.key = request.req_id AND outbox.sent_at IS NULL)
+        ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED
+    )"""
 
 
 class PeeweeRequestRepository(RequestRepository):
@@ -73,9 +114,32 @@ class PeeweeRequestRepository(RequestRepository):
         )
         return [_stored_request(row) for row in self._transaction.fetch(rendered(newest))]
 
+    def failed(self, selection: RedriveSelection, limit: int) -> list[StoredRequest]:
+        rows = self._transaction.fetch((SELECT_FAILED, _selected(selection, limit)))
+        return [_stored_request(row) for row in rows]
+
+    def redrive(self, selection: RedriveSelection, limit: int, at: datetime) -> list[StoredRequest]:
+        rows = self._transaction.fetch((REDRIVE, [*_selected(selection, limit), at, at]), locking=True)
+        return sorted((_stored_request(row) for row in rows), key=redrive_order)
+
+    def count_finished_before(self, cutoff: datetime) -> int:
+        [(count,)] = self._transaction.fetch((COUNT_FINISHED_BEFORE, [cutoff]))
+        return int(count)
+
+    def delete_finished_before(self, cutoff: datetime, limit: int) -> int:
+        return self._transaction.execute((DELETE_FINISHED_BEFORE, [cutoff, limit]))
+
+
+def _selected(selection: RedriveSelection, limit: int) -> list[Any]:
+    ids = sorted(selection.request_ids) or None
+    before, after = selection.failed_before, selection.failed_after
+    return [selection.cause, selection.cause, before, before, after, after, ids, ids, limit]
+
 
 def _stored_request(row: tuple[Any, ...]) -> StoredRequest:
-    request_id, body, status, created_at, updated_at, failure_reason, submitted_by = row
+    request_id, body, status, created_at, updated_at, failure_reason, submitted_by, redrive_count, last_redriven_at = (
+        row
+    )
     return StoredRequest(
         request_id=request_id,
         body=OneRequest(
@@ -88,4 +152,6 @@ def _stored_request(row: tuple[Any, ...]) -> StoredRequest:
         updated_at=updated_at.astimezone(UTC),
         failure_reason=failure_reason,
         submitted_by=submitted_by,
+        redrive_count=redrive_count,
+        last_redriven_at=None if last_redriven_at is None else last_redriven_at.astimezone(UTC),
     )

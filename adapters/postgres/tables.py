@@ -7,7 +7,7 @@ through a model directly fails, which keeps every statement inside a unit of wor
 
 from __future__ import annotations
 
-from peewee import BigAutoField, BlobField, Model, PostgresqlDatabase, TextField
+from peewee import BigAutoField, BlobField, IntegerField, Model, PostgresqlDatabase, TextField
 from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
 
 DIALECT = PostgresqlDatabase(None)
@@ -29,6 +29,8 @@ class RequestRow(Table):
     status = TextField()
     failure_reason = TextField(null=True)
     submitted_by = TextField(null=True)
+    redrive_count = IntegerField()
+    last_redriven_at = DateTimeTZField(null=True)
 
     class Meta:
         table_name = "request"

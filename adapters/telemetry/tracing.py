@@ -23,6 +23,7 @@ from opentelemetry.util.types import AttributeValue
 from adapters.telemetry.providers import Telemetry
 from domain.model.idempotency import IdempotencyRecord
 from domain.model.message import OutboxMessage, PendingMessage
+from domain.model.redrive import RedriveSelection
 from domain.model.request import RequestStatus, StoredRequest
 from ports.idempotency import IdempotencyKeys
 from ports.outbox import Outbox
@@ -89,6 +90,28 @@ class TracingRequestRepository(RequestRepository):
             span.set_attribute(DB_RESPONSE_RETURNED_ROWS, len(found))
             return found
 
+    def failed(self, selection: RedriveSelection, limit: int) -> list[StoredRequest]:
+        with self._spans("RequestRepository.failed", "SELECT", REQUEST_TABLE) as span:
+            found = self._inner.failed(selection, limit)
+            span.set_attribute(DB_RESPONSE_RETURNED_ROWS, len(found))
+            return found
+
+    def redrive(self, selection: RedriveSelection, limit: int, at: datetime) -> list[StoredRequest]:
+        with self._spans("RequestRepository.redrive", "UPDATE", REQUEST_TABLE) as span:
+            moved = self._inner.redrive(selection, limit, at)
+            span.set_attribute(DB_RESPONSE_RETURNED_ROWS, len(moved))
+            return moved
+
+    def count_finished_before(self, cutoff: datetime) -> int:
+        with self._spans("RequestRepository.count_finished_before", "SELECT", REQUEST_TABLE):
+            return self._inner.count_finished_before(cutoff)
+
+    def delete_finished_before(self, cutoff: datetime, limit: int) -> int:
+        with self._spans("RequestRepository.delete_finished_before", "DELETE", REQUEST_TABLE) as span:
+            deleted = self._inner.delete_finished_before(cutoff, limit)
+            span.set_attribute(DB_RESPONSE_RETURNED_ROWS, deleted)
+            return deleted
+
 
 class TracingOutbox(Outbox):
     """Stores the trace context current at `add` in the message headers (W3C `traceparent`,
@@ -126,6 +149,16 @@ class TracingOutbox(Outbox):
         with self._spans("Outbox.backlog", "SELECT", OUTBOX_TABLE):
             return self._inner.backlog()
 
+    def count_sent_before(self, cutoff: datetime) -> int:
+        with self._spans("Outbox.count_sent_before", "SELECT", OUTBOX_TABLE):
+            return self._inner.count_sent_before(cutoff)
+
+    def delete_sent_before(self, cutoff: datetime, limit: int) -> int:
+        with self._spans("Outbox.delete_sent_before", "DELETE", OUTBOX_TABLE) as span:
+            deleted = self._inner.delete_sent_before(cutoff, limit)
+            span.set_attribute(DB_RESPONSE_RETURNED_ROWS, deleted)
+            return deleted
+
 
 class TracingIdempotencyKeys(IdempotencyKeys):
     """Spans around the key store; the keys themselves stay out of the attributes (clients choose them)."""
@@ -146,11 +179,15 @@ class TracingIdempotencyKeys(IdempotencyKeys):
         with self._spans("IdempotencyKeys.add", "INSERT", IDEMPOTENCY_KEY_TABLE, **{REQUEST_ID: record.request_id}):
             self._inner.add(record)
 
-    def purge_expired(self, now: datetime) -> int:
+    def purge_expired(self, now: datetime, limit: int | None = None) -> int:
         with self._spans("IdempotencyKeys.purge_expired", "DELETE", IDEMPOTENCY_KEY_TABLE) as span:
-            purged = self._inner.purge_expired(now)
+            purged = self._inner.purge_expired(now, limit)
             span.set_attribute(DB_RESPONSE_RETURNED_ROWS, purged)
             return purged
+
+    def count_expired(self, now: datetime) -> int:
+        with self._spans("IdempotencyKeys.count_expired", "SELECT", IDEMPOTENCY_KEY_TABLE):
+            return self._inner.count_expired(now)
 
 
 class TracingUnitOfWork(UnitOfWork):

@@ -32,6 +32,10 @@ class DuplicateRequest(CruncanError):
     """A request with this ID is already stored: the ID generator issued an ID twice."""
 
 
+class RedriveConflict(CruncanError):
+    """A request changed while a unit of work was re-driving it; that unit kept nothing."""
+
+
 class StoreUnavailable(CruncanError):
     """The request store cannot be reached; the caller may retry later. `summary` says so in words
     for clients; the message adds the driver's `reason` (refused password, refused connection...) for logs."""

@@ -13,7 +13,7 @@ Limits (enforced by `OneRequest.from_json`, published in the OpenAPI document):
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -101,6 +101,9 @@ _PREDECESSORS: dict[RequestStatus, frozenset[RequestStatus]] = {
     RequestStatus.FAILED: frozenset({RequestStatus.ACCEPTED, RequestStatus.PUBLISHED}),
 }
 
+FINISHED = frozenset({RequestStatus.FORWARDED, RequestStatus.FAILED})
+"""Statuses after which nothing more happens to a request unless it is re-driven."""
+
 
 @dataclass(frozen=True)
 class StoredRequest:
@@ -112,6 +115,21 @@ class StoredRequest:
     failure_reason: str | None = field(default=None)
     # The subject of the bearer token it was submitted with; None when authentication is off.
     submitted_by: str | None = field(default=None)
+    redrive_count: int = 0
+    last_redriven_at: datetime | None = None
+
+    def redriven(self, at: datetime) -> StoredRequest:
+        """This failed request sent again: `accepted`, with one more re-drive counted at `at`."""
+        if self.status is not RequestStatus.FAILED:
+            raise ValueError(f"only a failed request is re-driven, not a {self.status.value} one")
+        return replace(
+            self,
+            status=RequestStatus.ACCEPTED,
+            updated_at=at,
+            failure_reason=None,
+            redrive_count=self.redrive_count + 1,
+            last_redriven_at=at,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -122,4 +140,6 @@ class StoredRequest:
             "submitted_by": self.submitted_by,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
+            "redrive_count": self.redrive_count,
+            "last_redriven_at": None if self.last_redriven_at is None else self.last_redriven_at.isoformat(),
         }

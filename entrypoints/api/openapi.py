@@ -223,6 +223,8 @@ def _document() -> dict[str, Any]:
                         "submitted_by",
                         "created_at",
                         "updated_at",
+                        "redrive_count",
+                        "last_redriven_at",
                     ],
                     "properties": {
                         "request_id": {"$ref": "#/components/schemas/RequestId"},
@@ -235,6 +237,12 @@ def _document() -> dict[str, Any]:
                         },
                         "created_at": {"type": "string", "format": "date-time"},
                         "updated_at": {"type": "string", "format": "date-time"},
+                        "redrive_count": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "description": "How many times `cruncan redrive` sent this failed request again.",
+                        },
+                        "last_redriven_at": {"type": ["string", "null"], "format": "date-time"},
                     },
                 },
                 "Health": {

@@ -46,7 +46,13 @@ def record_foreign_migration(dsn: str, migration_id: str) -> None:
 
 
 def test_the_migrations_are_the_sql_files_in_order() -> None:
-    assert known_migrations() == ("0001.request", "0002.outbox", "0003.idempotency_key", "0004.submitted_by")
+    assert known_migrations() == (
+        "0001.request",
+        "0002.outbox",
+        "0003.idempotency_key",
+        "0004.submitted_by",
+        "0005.redrive_and_cleanup",
+    )
 
 
 def test_migrate_applies_what_is_missing_once(empty_database: Callable[[], str]) -> None:
@@ -71,7 +77,8 @@ def unmigrated(request: pytest.FixtureRequest, empty_database: Callable[[], str]
         migrate(dsn)
         with closing(admin_connection(dsn)) as connection:
             connection.cursor().execute(
-                "DROP TABLE idempotency_key, outbox, request; DROP FUNCTION outbox_notify; DELETE FROM _yoyo_migration"
+                "DROP TABLE dead_letter_redrive, idempotency_key, outbox, request; DROP FUNCTION outbox_notify;"
+                " DELETE FROM _yoyo_migration"
             )
     assert schema_status(dsn).pending == known_migrations()
     return dsn
