@@ -14,11 +14,13 @@ from dependency_injector import providers
 from adapters.telemetry.providers import Telemetry
 from domain.model.errors import CruncanError
 from entrypoints.api import main as api
+from entrypoints.cleanup import main as cleanup
 from entrypoints.components import start_telemetry
 from entrypoints.connections import check_kafka_connection
 from entrypoints.demo import main as demo
 from entrypoints.grpc import main as rpc
 from entrypoints.migrate import main as migrate
+from entrypoints.redrive import main as redrive
 from entrypoints.relay import main as relay
 from entrypoints.settings import SettingsError, load_settings, secret_values
 from entrypoints.worker import main as worker
@@ -39,7 +41,32 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "worker": (worker.run, "forward requests from Kafka to the third party, recording each outcome"),
     "migrate": (migrate.run, "apply the database migrations this release knows (idempotent, safe to run concurrently)"),
     "demo": (demo.run, "run the whole flow in one process, in memory, on 127.0.0.1:8099"),
+    "redrive": (
+        lambda settings, telemetry: redrive.run(settings, telemetry, redrive.RedriveOptions()),
+        "send failed requests again after a fix, each exactly once however many copies run",
+    ),
+    "cleanup": (
+        cleanup.run,
+        "delete sent outbox messages and finished requests past their retention, and expired idempotency keys",
+    ),
 }
+OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "redrive": redrive.add_arguments,
+    "cleanup": cleanup.add_arguments,
+}
+
+
+def chosen(args: argparse.Namespace) -> Command:
+    """The command `args` names, given the options it takes."""
+    if args.command == "redrive":
+        options = redrive.RedriveOptions.of(args)
+        return lambda settings, telemetry: redrive.run(settings, telemetry, options)
+    if args.command == "cleanup":
+        dry_run = bool(args.dry_run)
+        return lambda settings, telemetry: cleanup.run(settings, telemetry, dry_run)
+    if args.command == "migrate":
+        return migrate.ACTIONS[args.action]
+    return COMMANDS[args.command][0]
 
 
 def _submit(args: argparse.Namespace, settings: providers.Configuration) -> int:
@@ -110,12 +137,17 @@ def build_parser() -> argparse.ArgumentParser:
                 choices=list(migrate.ACTIONS),
                 help="apply (the default) the pending migrations, show their status, or roll back the last one",
             )
+        if name in OPTIONS:
+            OPTIONS[name](command)
     _add_submit(commands.add_parser, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "redrive":
+        redrive.check(args, parser)
     overrides = list(args.overrides)
     if getattr(args, "host", None):
         overrides.append(f"http.host={args.host}")
@@ -145,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"cruncan: telemetry configuration error: {exc}", file=sys.stderr)
         return 2
-    command = migrate.ACTIONS[args.action] if args.command == "migrate" else COMMANDS[args.command][0]
+    command = chosen(args)
     try:
         if settings.messaging.backend() == "kafka":
             check_kafka_connection(settings.messaging.kafka())

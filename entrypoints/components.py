@@ -18,6 +18,7 @@ from adapters.auth.verifier import PyJwtTokenVerifier
 from adapters.kafka.probe import KafkaProbe
 from adapters.kafka.producer import KafkaPublisher
 from adapters.memory.broker import InMemoryBroker, InMemoryPublisher
+from adapters.memory.job_lock import InMemoryJobLock, InMemoryLocks
 from adapters.memory.probe import InProcessProbe
 from adapters.memory.store import InMemoryOutboxSignal, InMemoryStore, InMemoryUnitOfWork
 from adapters.postgres.database import close_database, connect_database
@@ -25,6 +26,7 @@ from adapters.postgres.probe import PostgresProbe
 from adapters.postgres.schema import migrate, rollback_last, schema_status
 from adapters.postgres.signal import PostgresOutboxSignal
 from adapters.postgres.unit_of_work import PeeweeUnitOfWork
+from adapters.redis.job_lock import RedisJobLock
 from adapters.system import SystemClock, outbound_ipv4
 from adapters.telemetry.identity import record_subject
 from adapters.telemetry.instrumentation import instrument_libraries
@@ -267,4 +269,21 @@ class Relaying(containers.DeclarativeContainer):
         poll_interval_s=config.relay.poll_interval_s,
         retry=retry_policy(config.relay.retry),
         drain_s=config.relay.drain_s,
+    )
+
+
+class Jobs(containers.DeclarativeContainer):
+    """The lock a job command takes under `name`: in this process only (memory), or on Redis for replicas."""
+
+    config = providers.Configuration(strict=True)
+    clock: providers.Dependency[Clock] = providers.Dependency()
+    name: providers.Dependency[str] = providers.Dependency(instance_of=str)
+
+    memory_locks = providers.Singleton(InMemoryLocks)
+    lock = providers.Selector(
+        config.backend,
+        memory=providers.Singleton(InMemoryJobLock, memory_locks, name, config.ttl_s, clock),
+        redis=providers.Resource(
+            closing, providers.Singleton(RedisJobLock, url=config.redis_url, name=name, ttl_s=config.ttl_s)
+        ),
     )

@@ -37,6 +37,7 @@ CHOICES = {
     "storage.backend": ("memory", "postgres"),
     "messaging.backend": ("memory", "kafka"),
     "logging.format": ("auto", "console", "json"),
+    "jobs.lock.backend": ("memory", "redis"),
 }
 # Each dependency is retried in one place, by a `retry: {base_s, max_s, attempts}` section; the
 # fewest and most attempts (0: until it succeeds; None: no most) each section allows.

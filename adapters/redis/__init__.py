@@ -1,0 +1,1 @@
+"""The job lock on Redis."""

@@ -1,0 +1,46 @@
+"""`cruncan redrive`: sends failed requests again through the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dependency_injector import containers, providers
+
+from adapters.postgres.gate import AdvisoryLockGate, no_gate
+from adapters.telemetry.providers import Telemetry
+from domain.model.request import StoredRequest
+from domain.usecases.redrive import RedriveFailed
+from entrypoints.components import Core, Jobs, Storage
+
+LOCK_NAME = "cruncan:redrive"
+
+
+def gate(dsn: str, key: int) -> Callable[[list[StoredRequest]], None]:
+    """The wait after each claimed batch that `redrive.hold_after_claim_lock` asks for (tests only)."""
+    return AdvisoryLockGate(dsn, key) if key else no_gate
+
+
+class RedriveContainer(containers.DeclarativeContainer):
+    """Composition root of `cruncan redrive`: the store, the job lock, and the re-drive use case."""
+
+    config = providers.Configuration(strict=True)
+    telemetry: providers.Dependency[Telemetry] = providers.Dependency(instance_of=Telemetry)
+
+    core = providers.Container(Core, config=config)
+    storage = providers.Container(Storage, config=config.storage)
+    jobs = providers.Container(Jobs, config=config.jobs.lock, clock=core.clock, name=providers.Object(LOCK_NAME))
+    redrive = providers.Singleton(
+        RedriveFailed,
+        uow=storage.unit_of_work.provider,
+        clock=core.clock,
+        lock=jobs.lock,
+        batch_size=config.redrive.batch_size,
+        before_commit=providers.Callable(gate, config.storage.postgres.dsn, config.redrive.hold_after_claim_lock),
+    )
+
+
+def build_container(settings: providers.Configuration, telemetry: Telemetry) -> RedriveContainer:
+    """The re-drive's container on a copy of `settings`, reporting to the process's `telemetry`."""
+    container = RedriveContainer(telemetry=telemetry)
+    container.config.from_dict(settings())
+    return container
