@@ -7,8 +7,8 @@ from datetime import timedelta
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 LONGEST = timedelta(days=36_500)
-_PART = re.compile(r"(\d{1,9})([smhdw])")
-_WHOLE = re.compile(r"(?:\d{1,9}[smhdw])+")
+_PART = re.compile(r"([0-9]{1,9})([smhdw])")
+_WHOLE = re.compile(r"(?:[0-9]{1,9}[smhdw])+")
 OFF = "off"
 
 

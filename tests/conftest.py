@@ -15,6 +15,7 @@ from playhouse.pool import PooledPostgresqlDatabase
 from adapters.postgres.database import close_database, connect_database
 from adapters.postgres.schema import migrate
 from harness import postgres
+from harness import redis as redis_harness
 from harness.errors import ServerUnavailable
 from harness.kafka import fresh_topic_name
 from harness.otlp import OtlpReceiver
@@ -110,6 +111,13 @@ def empty_database(postgres_server: str) -> Iterator[Callable[[], str]]:
     """Makes unmigrated databases on demand, dropped after the test, and returns their DSNs."""
     with ExitStack() as stack:
         yield lambda: stack.enter_context(postgres.temporary_database("empty"))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The URL of a reachable Redis; fails every test that needs it when there is none."""
+    with failing_clearly():
+        return redis_harness.require_server()
 
 
 @pytest.fixture

@@ -152,3 +152,30 @@ def test_concurrent_relays_claim_every_message_exactly_once(backend: Backend) ->
 
     assert sorted(claims) == keys
     assert backlog(backend) == 0
+
+
+def test_a_key_s_newer_message_waits_until_its_older_one_is_sent(backend: Backend) -> None:
+    committed(backend, a_message("r1"), a_message("r2"))
+    committed(backend, a_message("r1", {"cruncan-redrive-count": "1"}))
+
+    with backend.unit_of_work() as uow:
+        first = uow.outbox.claim_pending(10)
+        assert [(p.message.key, dict(p.message.headers)) for p in first] == [
+            ("r1", {"traceparent": "00-r1"}),
+            ("r2", {"traceparent": "00-r2"}),
+        ]
+        uow.outbox.mark_sent([p.outbox_id for p in first], later(1))
+        uow.commit()
+
+    with backend.unit_of_work() as uow:
+        [second] = uow.outbox.claim_pending(10)
+    assert (second.message.key, dict(second.message.headers)) == ("r1", {"cruncan-redrive-count": "1"})
+
+
+def test_a_key_s_newer_message_waits_while_another_relay_holds_the_older_one(backend: Backend) -> None:
+    committed(backend, a_message("r1"), a_message("r1", {"cruncan-redrive-count": "1"}), a_message("r2"))
+
+    with backend.unit_of_work() as holder:
+        assert [p.message.key for p in holder.outbox.claim_pending(1)] == ["r1"]
+        assert on_another_thread(lambda: claimed_keys(backend)) == ["r2"]
+    assert claimed_keys(backend) == ["r1", "r2"]

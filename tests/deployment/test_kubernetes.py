@@ -49,9 +49,6 @@ from tests.deployment.manifests import (
 KUBERNETES_VERSION = "1.34"
 """The Kubernetes version whose schemas the objects must satisfy (shipped inside kubernetes-validate)."""
 
-UPCOMING_COMMANDS = {"cleanup", "redrive"}
-"""Commands of the re-drive and clean-up issue that the CronJobs already call."""
-
 WITH_OPTIONS = "production+keda-worker+grpc"
 """Production with every optional component, as a user adds them to the overlay."""
 RENDERINGS = (*OVERLAYS, WITH_OPTIONS)
@@ -387,7 +384,7 @@ def test_containers_run_cruncan_commands(objects: list[Object]) -> None:
     for item in workloads(objects):
         for container in item.containers:
             assert container["command"] == ["cruncan"], item.name
-            assert command_of(container) in set(COMMANDS) | UPCOMING_COMMANDS, item.name
+            assert command_of(container) in set(COMMANDS), item.name
 
 
 def test_one_release_everywhere_and_the_migration_job_is_named_after_it(objects: list[Object]) -> None:
