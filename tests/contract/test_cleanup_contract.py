@@ -3,7 +3,6 @@ message and expired keys are deleted, a batch at a time, and rows another unit o
 
 from __future__ import annotations
 
-
 from domain.model.idempotency import IdempotencyRecord
 from domain.model.request import RequestStatus, StoredRequest
 from tests.contract.conftest import Backend, on_another_thread
