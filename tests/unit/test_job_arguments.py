@@ -46,7 +46,7 @@ def test_any_text_parses_or_is_refused_with_a_message(text: str) -> None:
 
 @pytest.mark.parametrize("text", ["", "5", "h", "-5m", "5 m", "5x", "1.5h", "٣h", "5m ", "9999999999s", "36501d"])
 def test_hostile_durations_are_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="is not a duration|is longer than"):
+    with pytest.raises(ValueError, match=r"is not a duration|is longer than"):
         parse_duration(text)
 
 
