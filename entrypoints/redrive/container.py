@@ -12,7 +12,11 @@ from domain.model.request import StoredRequest
 from domain.usecases.redrive import RedriveFailed
 from entrypoints.components import Core, Jobs, Storage
 
-LOCK_NAME = "cruncan:redrive"
+JOB = "redrive"
+
+
+def lock_name(prefix: str, job: str) -> str:
+    return f"{prefix}:{job}"
 
 
 def gate(dsn: str, key: int) -> Callable[[list[StoredRequest]], None]:
@@ -28,7 +32,12 @@ class RedriveContainer(containers.DeclarativeContainer):
 
     core = providers.Container(Core, config=config)
     storage = providers.Container(Storage, config=config.storage)
-    jobs = providers.Container(Jobs, config=config.jobs.lock, clock=core.clock, name=providers.Object(LOCK_NAME))
+    jobs = providers.Container(
+        Jobs,
+        config=config.jobs.lock,
+        clock=core.clock,
+        name=providers.Callable(lock_name, config.jobs.lock.prefix, JOB),
+    )
     redrive = providers.Singleton(
         RedriveFailed,
         uow=storage.unit_of_work.provider,
