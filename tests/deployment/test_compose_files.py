@@ -18,7 +18,7 @@ from tests.deployment import ROOT
 from tests.deployment.compose import ComposeService
 from tests.deployment.dockerfile import final_stage
 
-CRUNCAN_SERVICES = ("migrate", "api", "worker")
+CRUNCAN_SERVICES = ("migrate", "api", "worker", "redrive", "cleanup")
 KAFKA_CLIENTS = {
     "api": "CRUNCAN_MESSAGING__KAFKA__BOOTSTRAP_SERVERS",
     "worker": "CRUNCAN_MESSAGING__KAFKA__BOOTSTRAP_SERVERS",
