@@ -2,6 +2,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, Self
 
+from ports.dead_letter_reader import RedrivenLetters
 from ports.idempotency import IdempotencyKeys
 from ports.outbox import Outbox
 from ports.repository import RequestRepository
@@ -13,6 +14,7 @@ class UnitOfWork(Protocol):
     requests: RequestRepository
     outbox: Outbox
     idempotency_keys: IdempotencyKeys
+    redriven_letters: RedrivenLetters
 
     def __enter__(self) -> Self: ...
 

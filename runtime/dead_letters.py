@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Final
 
+from domain.model.dead_letters import DLQ_PREFIX
 from domain.model.outcomes import DeadLetter
 from ports.messages import ConsumedMessage, DeadLetterMessage
 
-DLQ_PREFIX: Final = "cruncan.dlq."
 DLQ_REASON: Final = DLQ_PREFIX + "reason"
 DLQ_CAUSE: Final = DLQ_PREFIX + "cause"
 DLQ_TOPIC: Final = DLQ_PREFIX + "topic"

@@ -106,7 +106,7 @@ class KafkaMessageSource(MessageSource):
             taken.extend([first] if first is not None else [])
         if taken and len(taken) < max_messages:
             taken.extend(consumer.consume(num_messages=max_messages - len(taken), timeout=0))
-        return [_consumed(message) for message in taken if self._is_message(message)]
+        return [consumed(message) for message in taken if self._is_message(message)]
 
     def commit(self, positions: Mapping[TopicPartition, int]) -> None:
         consumer = self._subscribed()
@@ -219,7 +219,7 @@ def _ours(partitions: list[KafkaTopicPartition]) -> list[TopicPartition]:
     return [TopicPartition(p.topic, p.partition) for p in partitions]
 
 
-def _consumed(message: Message) -> ConsumedMessage:
+def consumed(message: Message) -> ConsumedMessage:
     topic, partition, offset = message.topic(), message.partition(), message.offset()
     if topic is None or partition is None or offset is None:
         raise ValueError("a consumed message without topic, partition or offset")

@@ -13,7 +13,9 @@ from domain.model.idempotency import IdempotencyRecord
 from domain.model.message import OutboxMessage, PendingMessage
 from domain.model.redrive import RedriveSelection, redrive_order
 from domain.model.request import FINISHED, RequestStatus, StoredRequest
+from ports.dead_letter_reader import RedrivenLetters
 from ports.idempotency import IdempotencyKeys
+from ports.messages import Origin
 from ports.outbox import Outbox, OutboxSignal
 from ports.repository import RequestRepository
 from ports.unit_of_work import UnitOfWork
@@ -29,6 +31,8 @@ class InMemoryStore:
         self.sent: dict[int, datetime] = {}
         self.claimed: set[int] = set()
         self.held_requests: set[str] = set()
+        self.redriven_letters: dict[Origin, str | None] = {}
+        self.held_letters: set[Origin] = set()
         self.messages_added = 0
         self.idempotency_keys: dict[str, IdempotencyRecord] = {}
         self.held_keys: dict[str, object] = {}
@@ -69,6 +73,7 @@ class _Changes:
     requests_held: set[str] = field(default_factory=set)
     requests_deleted: set[str] = field(default_factory=set)
     messages_deleted: set[int] = field(default_factory=set)
+    letters: dict[Origin, str | None] = field(default_factory=dict)
 
     def clear(self) -> None:
         for staged in (self.added, self.transitions, self.messages, self.sent, self.claims):
@@ -77,6 +82,7 @@ class _Changes:
             key_changes.clear()
         for removal in (self.redriven, self.requests_held, self.requests_deleted, self.messages_deleted):
             removal.clear()
+        self.letters.clear()
 
 
 class InMemoryRequestRepository(RequestRepository):
@@ -272,6 +278,23 @@ class InMemoryIdempotencyKeys(IdempotencyKeys):
         return sorted(key for key, record in visible.items() if record.expired(now))
 
 
+class InMemoryRedrivenLetters(RedrivenLetters):
+    """Positions staged per unit of work; a claimed position is held in the store until the unit ends."""
+
+    def __init__(self, store: InMemoryStore, changes: _Changes) -> None:
+        self._store = store
+        self._changes = changes
+
+    def claim(self, origin: Origin, request_id: str | None, at: datetime) -> bool:
+        with self._store.lock:
+            taken = origin in self._store.redriven_letters or origin in self._store.held_letters
+            if taken:
+                return False
+            self._store.held_letters.add(origin)
+            self._changes.letters[origin] = request_id
+            return True
+
+
 class InMemoryUnitOfWork(UnitOfWork):
     """Stages writes and applies them atomically on `commit()`; reads see staged writes."""
 
@@ -281,6 +304,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.requests = InMemoryRequestRepository(store, self._changes)
         self.outbox = InMemoryOutbox(store, self._changes)
         self.idempotency_keys = InMemoryIdempotencyKeys(store, self._changes)
+        self.redriven_letters = InMemoryRedrivenLetters(store, self._changes)
         self.committed = False
 
     def __enter__(self) -> Self:
@@ -307,6 +331,7 @@ class InMemoryUnitOfWork(UnitOfWork):
                 self._discard()
                 raise RedriveConflict(f"request {stale[0]} changed while it was being re-driven; nothing was kept")
             store.requests.update(changes.redriven)
+            store.redriven_letters.update(changes.letters)
             for request_id in changes.requests_deleted:
                 store.requests.pop(request_id, None)
             for key in [k for k, r in store.idempotency_keys.items() if r.request_id in changes.requests_deleted]:
@@ -340,6 +365,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         with self._store.lock:
             self._store.claimed.difference_update(self._changes.claims)
             self._store.held_requests.difference_update(self._changes.requests_held)
+            self._store.held_letters.difference_update(self._changes.letters)
             for key in self._changes.keys_held:
                 if self._store.held_keys.get(key) is self._changes:
                     del self._store.held_keys[key]

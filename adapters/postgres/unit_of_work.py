@@ -8,6 +8,7 @@ from playhouse.pool import PooledPostgresqlDatabase
 
 from adapters.postgres.idempotency import PeeweeIdempotencyKeys
 from adapters.postgres.outbox import PeeweeOutbox
+from adapters.postgres.redriven_letters import PeeweeRedrivenLetters
 from adapters.postgres.repository import PeeweeRequestRepository
 from adapters.postgres.transaction import LazyTransaction, Transaction
 from ports.unit_of_work import UnitOfWork
@@ -26,6 +27,7 @@ class PeeweeUnitOfWork(UnitOfWork):
         self.requests = PeeweeRequestRepository(self._transaction)
         self.outbox = PeeweeOutbox(self._transaction)
         self.idempotency_keys = PeeweeIdempotencyKeys(self._transaction)
+        self.redriven_letters = PeeweeRedrivenLetters(self._transaction)
 
     def __enter__(self) -> Self:
         return self

@@ -212,6 +212,7 @@ class TracingUnitOfWork(UnitOfWork):
         self.idempotency_keys = TracingIdempotencyKeys(
             inner.idempotency_keys, self._telemetry, db_system=db_system, db_namespace=db_namespace
         )
+        self.redriven_letters = inner.redriven_letters
 
     def __enter__(self) -> Self:
         entered = self._inner.__enter__()

@@ -6,11 +6,16 @@ from collections.abc import Callable
 
 from dependency_injector import containers, providers
 
+from adapters.kafka.dead_letter_reader import KafkaDeadLetterReader
+from adapters.kafka.dead_letters import KafkaDeadLetterQueue
+from adapters.memory.dead_letter_reader import InMemoryDeadLetterReader
+from adapters.memory.dead_letters import InMemoryDeadLetters
 from adapters.postgres.gate import AdvisoryLockGate, no_gate
 from adapters.telemetry.providers import Telemetry
 from domain.model.request import StoredRequest
 from domain.usecases.redrive import RedriveFailed
-from entrypoints.components import Core, Jobs, Storage
+from domain.usecases.redrive_dead_letters import RedriveDeadLetters
+from entrypoints.components import Core, Jobs, Messaging, Storage, closing_within
 
 JOB = "redrive"
 
@@ -25,7 +30,8 @@ def gate(dsn: str, key: int) -> Callable[[list[StoredRequest]], None]:
 
 
 class RedriveContainer(containers.DeclarativeContainer):
-    """Composition root of `cruncan redrive`: the store, the job lock, and the re-drive use case."""
+    """Composition root of `cruncan redrive`: the store, the job lock, the re-drive use case, and for
+    `--from-dlq` a reader of the dead-letter topic and a producer to the requests topic."""
 
     config = providers.Configuration(strict=True)
     telemetry: providers.Dependency[Telemetry] = providers.Dependency(instance_of=Telemetry)
@@ -45,6 +51,49 @@ class RedriveContainer(containers.DeclarativeContainer):
         lock=jobs.lock,
         batch_size=config.redrive.batch_size,
         before_commit=providers.Callable(gate, config.storage.postgres.dsn, config.redrive.hold_after_claim_lock),
+    )
+
+    messaging = providers.Container(Messaging, config=config.messaging)
+    dlq_positions: providers.Singleton[dict[int, int]] = providers.Singleton(dict)
+    letters = providers.Selector(
+        config.messaging.backend,
+        memory=providers.Factory(
+            InMemoryDeadLetterReader, messaging.memory_broker, config.worker.dlq_topic, dlq_positions
+        ),
+        kafka=providers.Factory(
+            KafkaDeadLetterReader,
+            bootstrap_servers=config.messaging.kafka.bootstrap_servers,
+            topic=config.worker.dlq_topic,
+            group_id=config.redrive.dlq_group_id,
+        ),
+    )
+    requests_topic = providers.Selector(
+        config.messaging.backend,
+        memory=providers.Singleton(
+            InMemoryDeadLetters, broker=messaging.memory_broker, topic=config.messaging.kafka.topic
+        ),
+        kafka=providers.Resource(
+            closing_within,
+            config.messaging.kafka.close_timeout_s,
+            providers.Singleton(
+                KafkaDeadLetterQueue,
+                bootstrap_servers=config.messaging.kafka.bootstrap_servers,
+                topic=config.messaging.kafka.topic,
+                partitions=config.messaging.kafka.partitions,
+                replication_factor=config.messaging.kafka.replication_factor,
+                delivery_timeout_ms=config.messaging.kafka.delivery_timeout_ms,
+                request_timeout_ms=config.messaging.kafka.request_timeout_ms,
+                client_id="cruncan-redrive",
+            ),
+        ),
+    )
+    redrive_dead_letters = providers.Singleton(
+        RedriveDeadLetters,
+        uow=storage.unit_of_work.provider,
+        clock=core.clock,
+        letters=letters.provider,
+        requests_topic=requests_topic,
+        lock=jobs.lock,
     )
 
 
