@@ -113,3 +113,25 @@ def test_cleanup_takes_only_a_dry_run(capsys: pytest.CaptureFixture[str]) -> Non
 def test_a_malformed_retention_setting_names_its_key(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cleanup", "--set", "cleanup.outbox_retention=forever"]) == 2
     assert "setting cleanup.outbox_retention: 'forever' is not a duration" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["redrive"], "re-drove 0 request(s) in 0 batch(es)"),
+        (["redrive", "--dry-run", "--cause", "503"], "dry run: 0 request(s) would be re-driven"),
+        (["redrive", "--from-dlq"], "re-drove 0 request(s) and 0 poison message(s) from the dead letters"),
+        (["redrive", "--from-dlq", "--dry-run"], "dry run: 0 dead letter(s) would be re-driven"),
+        (["cleanup"], "deleted 0 sent outbox message(s), 0 request(s), 0 expired idempotency key(s) in all"),
+        (["cleanup", "--dry-run"], "dry run: would delete 0 sent outbox message(s)"),
+    ],
+)
+def test_the_jobs_run_in_memory(argv: list[str], said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*argv, "--set", "storage.backend=memory", "--set", "messaging.backend=memory"]) == 0
+    assert said in capsys.readouterr().out
+
+
+def test_from_dlq_takes_no_selection(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["redrive", "--from-dlq", "--cause", "503"])
+    assert "--from-dlq takes every dead letter" in capsys.readouterr().err
