@@ -7,7 +7,7 @@ from typing import Any
 from adapters.postgres.statements import PreparedInsert, rendered
 from adapters.postgres.tables import RequestRow
 from adapters.postgres.transaction import Transaction
-from domain.model.redrive import RedriveSelection, redrive_order
+from domain.model.redrive import RedriveSelection
 from domain.model.request import DataItem, OneRequest, RequestStatus, StoredRequest
 from ports.repository import RequestRepository
 
@@ -46,7 +46,7 @@ SELECT_FAILED = """
 # incremented redrive_count fence a re-drive that lost its claim, so that it changes nothing.
 REDRIVE = """
     WITH claimed AS (
-        SELECT req_id FROM request WHERE status = 'failed'
+        SELECT req_id, updated_at AS failed_at FROM request WHERE status = 'failed'
           AND (%s::text IS NULL OR strpos(coalesce(failure_reason, ''), %s) > 0)
           AND (%s::timestamptz IS NULL OR updated_at < %s)
           AND (%s::timestamptz IS NULL OR updated_at > %s)
@@ -59,7 +59,8 @@ REDRIVE = """
         redrive_count = request.redrive_count + 1, last_redriven_at = %s
     FROM claimed WHERE request.req_id = claimed.req_id AND request.status = 'failed'
     RETURNING request.req_id, request.req, request.status, request.created_at, request.updated_at,
-        request.failure_reason, request.submitted_by, request.redrive_count, request.last_redriven_at"""
+        request.failure_reason, request.submitted_by, request.redrive_count, request.last_redriven_at,
+        claimed.failed_at"""
 # Finished requests created before a cutoff, none of whose messages still waits to be sent.
 COUNT_FINISHED_BEFORE = """
     SELECT count(*) FROM request WHERE created_at < %s AND status IN ('forwarded', 'failed')
@@ -120,7 +121,8 @@ class PeeweeRequestRepository(RequestRepository):
 
     def redrive(self, selection: RedriveSelection, limit: int, at: datetime) -> list[StoredRequest]:
         rows = self._transaction.fetch((REDRIVE, [*_selected(selection, limit), at, at]), locking=True)
-        return sorted((_stored_request(row) for row in rows), key=redrive_order)
+        in_claim_order = sorted(rows, key=lambda row: (row[-1], row[0]))
+        return [_stored_request(row[:-1]) for row in in_claim_order]
 
     def count_finished_before(self, cutoff: datetime) -> int:
         [(count,)] = self._transaction.fetch((COUNT_FINISHED_BEFORE, [cutoff]))

@@ -66,10 +66,10 @@ def test_a_request_failing_again_is_redriven_again_with_the_next_count(backend: 
 
 
 def test_a_redrive_takes_at_most_its_limit_those_that_failed_first_first(backend: Backend) -> None:
-    committed(backend, failed("r1", at=3), failed("r2", at=1), failed("r3", at=2))
+    committed(backend, failed("r1", at=3), failed("r2", at=2), failed("r3", at=1), failed("r4", at=4))
 
-    assert redriven(backend, RedriveSelection(), limit=2) == ["r2", "r3"]
-    assert redriven(backend, RedriveSelection(), limit=2) == ["r1"]
+    assert redriven(backend, RedriveSelection(), limit=2) == ["r3", "r2"]
+    assert redriven(backend, RedriveSelection(), limit=3) == ["r1", "r4"]
 
 
 def test_a_request_another_unit_of_work_is_redriving_is_skipped(backend: Backend) -> None:
