@@ -143,11 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parsed(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The arguments, with the checks argparse cannot make on one option alone."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "redrive":
         redrive.check(args, parser)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parsed(argv)
     overrides = list(args.overrides)
     if getattr(args, "host", None):
         overrides.append(f"http.host={args.host}")

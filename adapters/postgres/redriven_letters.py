@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from adapters.postgres.transaction import LazyTransaction
+from adapters.postgres.transaction import Transaction
 from ports.dead_letter_reader import RedrivenLetters
 from ports.messages import Origin
 
@@ -15,7 +15,7 @@ CLAIM_POSITION = """
 class PeeweeRedrivenLetters(RedrivenLetters):
     """Positions in the `dead_letter_redrive` table, inserted in the unit of work that re-drives the letter."""
 
-    def __init__(self, transaction: LazyTransaction) -> None:
+    def __init__(self, transaction: Transaction) -> None:
         self._transaction = transaction
 
     def claim(self, origin: Origin, request_id: str | None, at: datetime) -> bool:
