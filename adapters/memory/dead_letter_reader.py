@@ -23,7 +23,8 @@ class InMemoryDeadLetterReader(DeadLetterReader):
             for record in self._broker.read(self._topic, partition, start, limit=end - start):
                 headers = tuple((name, value.encode()) for name, value in record.headers.items())
                 origin = Origin(record.topic, record.partition, record.offset)
-                yield ConsumedMessage(origin, record.key.encode(), record.value, headers)
+                key = None if record.key is None else record.key.encode()
+                yield ConsumedMessage(origin, key, record.value, headers)
 
     def commit(self, origin: Origin) -> None:
         self._positions[origin.partition] = max(self._positions.get(origin.partition, 0), origin.offset + 1)
