@@ -13,7 +13,7 @@ from tests.deployment.compose import compose_services
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-ONE_SHOT = {"migrate"}
+ONE_SHOT = {"migrate", "redrive", "cleanup"}
 OWN = sorted(set(yaml.safe_load(COMPOSE_FILE.read_text())["services"]) - ONE_SHOT)
 
 
