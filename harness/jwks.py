@@ -59,11 +59,23 @@ def ec_key(kid: str | None = None) -> SigningKey:
 def claims(
     subject: str = "user-1", scope: str = "one:write one:read", lifetime_s: int = 300, **overrides: Any
 ) -> dict[str, Any]:
-    """Claims that pass every check; `overrides` replaces any (a value of None removes the claim)."""
+    """Claims that pass every check; `overrides` replaces any (a value of None removes the claim, and
+    `from_now(seconds)` is a time counted from when the claims are made, not when a test was collected)."""
     now = int(time.time())
     base = {"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "iat": now, "exp": now + lifetime_s, "scope": scope}
     merged = {**base, **overrides}
-    return {name: value for name, value in merged.items() if value is not None}
+    resolved = {name: value.at(now) if isinstance(value, from_now) else value for name, value in merged.items()}
+    return {name: value for name, value in resolved.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class from_now:  # noqa: N801 - reads as a function at its call sites
+    """A time claim `seconds` after the moment the claims are made."""
+
+    seconds: int
+
+    def at(self, now: int) -> int:
+        return now + self.seconds
 
 
 def unsigned(claims_: dict[str, Any], kid: str) -> str:

@@ -13,7 +13,7 @@ from adapters.auth.jwks import JwksKeys
 from adapters.auth.verifier import PyJwtTokenVerifier
 from domain.model.errors import Unauthenticated, VerificationUnavailable
 from domain.model.principal import Principal
-from harness.jwks import AUDIENCE, ISSUER, JwksServer, claims, ec_key, hmac_signed_with, rsa_key, unsigned
+from harness.jwks import AUDIENCE, ISSUER, JwksServer, claims, ec_key, from_now, hmac_signed_with, rsa_key, unsigned
 
 ALGORITHMS = ("RS256", "ES256")
 RSA = rsa_key("rsa-1")
@@ -79,9 +79,9 @@ def test_an_allowed_algorithm_that_does_not_suit_the_key_is_refused(verifier):
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
-        ({"exp": int(time.time()) - 60}, "the token has expired"),
-        ({"nbf": int(time.time()) + 600}, "the token is not valid yet"),
-        ({"iat": int(time.time()) + 600}, "the token is not valid yet"),
+        ({"exp": from_now(-60)}, "the token has expired"),
+        ({"nbf": from_now(600)}, "the token is not valid yet"),
+        ({"iat": from_now(600)}, "the token is not valid yet"),
         ({"aud": "another-service"}, "the token is not meant for this audience"),
         ({"aud": ["another-service"]}, "the token is not meant for this audience"),
         ({"iss": "https://evil.test/"}, "the token comes from another issuer"),
