@@ -41,7 +41,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     CRUNCAN_HTTP__HOST=0.0.0.0 \
     CRUNCAN_WORKER__HEALTH__HOST=0.0.0.0
 USER cruncan
-EXPOSE 8099 8098
+EXPOSE 8099 8096
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as r; r.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('CRUNCAN_HTTP__PORT', '8099'), timeout=2)"]
 ENTRYPOINT ["cruncan"]

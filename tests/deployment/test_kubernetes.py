@@ -366,6 +366,18 @@ def test_every_container_loads_its_settings_and_selects_the_real_servers(objects
             assert setting(settings, "messaging.backend") == "kafka", item.name
 
 
+def test_the_ports_a_pod_declares_are_the_ports_its_process_listens_on(objects: list[Object]) -> None:
+    listens = {"api": ("http", "http.port"), "worker": ("health", "worker.health.port")}
+    for item in workloads(objects):
+        for container in item.containers:
+            command = container.get("args", [None])[0]
+            if command not in listens:
+                continue
+            name, key = listens[command]
+            declared = {port["name"]: port["containerPort"] for port in container.get("ports", [])}
+            assert declared.get(name) == setting(container_settings(objects, container), key), (item.name, key)
+
+
 def test_settings_read_from_files_name_secret_settings(objects: list[Object]) -> None:
     """`CRUNCAN_<SECTION>__<KEY>_FILE` carries the value of a real setting, which is left out of the
     ConfigMap; the DSNs and the token secret come only from the Secret."""
