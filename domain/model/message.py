@@ -67,7 +67,7 @@ class PendingMessage:
 
 @dataclass(frozen=True)
 class ThreeRequest:
-    """What the third party receives: the original's `model.ThreeRequest`."""
+    """What the third party receives: the request's ID, metadata about who sent it, and its body."""
 
     id: str
     metadata: Mapping[str, str]

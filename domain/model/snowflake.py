@@ -63,7 +63,7 @@ def milliseconds_since_epoch(moment: datetime) -> int:
 
 
 def node_from_ipv4(address: str) -> int:
-    """The low 16 bits of an IPv4 address, as the original derives a pod's node ID."""
+    """The low 16 bits of an IPv4 address: a pod's node ID, unique within a /16 pod network."""
     try:
         parsed = ipaddress.IPv4Address(address)
     except ValueError:

@@ -1,4 +1,4 @@
-"""Steps of `forwarding.feature`: the original's `kafkahandler.feature`, on the real broker, Postgres and WireMock."""
+"""Steps of `forwarding.feature`: a request consumed from the real broker is forwarded to WireMock and recorded in Postgres."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Steps of `ingestion.feature`: the original's `httphandler.feature`, on the real Postgres and broker."""
+"""Steps of `ingestion.feature`: POST /one on the real Postgres and broker."""
 
 from __future__ import annotations
 
