@@ -1,4 +1,4 @@
-"""Steps of `forwarding.feature`: a request consumed from the real broker is forwarded to WireMock and recorded in Postgres."""
+"""Steps of `forwarding.feature`: a request from the real broker is forwarded to WireMock, recorded in Postgres."""
 
 from __future__ import annotations
 
