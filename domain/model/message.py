@@ -10,6 +10,7 @@ from typing import Any
 
 from domain.model.errors import InvalidRequest
 from domain.model.request import OneRequest
+from domain.model.snowflake import DIGITS, is_snowflake
 
 
 class UndecodableMessage(ValueError):
@@ -29,17 +30,21 @@ class RequestMessage:
 
     @classmethod
     def decode(cls, payload: bytes | None) -> RequestMessage:
+        """The message in `payload`, checked by the rules HTTP applies (a request ID of the form the ID
+        generator issues, a body `OneRequest` accepts); any other payload raises `UndecodableMessage`."""
         if payload is None:
             raise UndecodableMessage("message has no value")
         try:
             document = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except RecursionError:
+            raise UndecodableMessage("value nests arrays or objects too deeply") from None
+        except ValueError as exc:  # not UTF-8, not JSON, or an integer too long to convert
             raise UndecodableMessage(f"value is not JSON: {exc}") from None
         if not isinstance(document, dict):
             raise UndecodableMessage("value is not a JSON object")
         request_id = document.get("request_id")
-        if not isinstance(request_id, str) or not request_id:
-            raise UndecodableMessage("request_id is missing or not a string")
+        if not isinstance(request_id, str) or not is_snowflake(request_id):
+            raise UndecodableMessage(f"request_id is missing or not a request ID ({DIGITS} decimal digits)")
         try:
             body = OneRequest.from_json(document.get("request"))
         except InvalidRequest as exc:

@@ -148,7 +148,7 @@ def forward(store, clock, third_party, metrics):
 
 
 def payload(request_id: str) -> bytes:
-    return RequestMessage(request_id, OneRequest.from_json(BODY)).encode()
+    return RequestMessage(request_id.zfill(20), OneRequest.from_json(BODY)).encode()
 
 
 def test_worker_outcomes_retries_and_dead_letters_are_counted(forward, third_party, memory_telemetry):
