@@ -79,8 +79,10 @@ def _reason(exc: jwt.PyJWTError) -> str:
 
 
 def _subject(value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > SUBJECT_MAX or "\x00" in value:
-        raise Unauthenticated(f"the token's subject must be a string of 1 to {SUBJECT_MAX} characters")
+    """`value` if it can be stored and logged as it is: 1 to `SUBJECT_MAX` printable characters (no NUL, no
+    control or line-breaking characters, no lone surrogates), not only spaces."""
+    if not isinstance(value, str) or not value.strip() or len(value) > SUBJECT_MAX or not value.isprintable():
+        raise Unauthenticated(f"the token's subject must be 1 to {SUBJECT_MAX} printable characters, not only spaces")
     return value
 
 

@@ -156,6 +156,7 @@ def test_the_store_down_is_unavailable_with_a_retry_delay_and_back_up_is_served_
 
     code, status = status_of(refused.value)
     assert code == grpc.StatusCode.UNAVAILABLE
+    assert refused.value.details() == "postgres connection failed", "the driver's reason stays in the log"
     assert detail(status, error_details_pb2.RetryInfo).retry_delay.seconds == 1
     assert grpc_api.stub.Submit(submit_request(), timeout=20).request_id
 

@@ -226,3 +226,41 @@ def test_any_authorization_header_but_a_valid_token_is_a_401_and_stores_nothing(
     assert response.status == 401, response.data
     assert response.json()["error"] in {"unauthorized", "invalid_token"}
     assert query(api.dsn, "SELECT count(*) FROM request") == [(0,)]
+
+
+SUBJECT_REFUSED = "the token's subject must be 1 to 256 printable characters, not only spaces"
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["alice\x00", "\x00", "alice\nINFO forged log line", "alice\r", "\x1b[31malice", "a\u2028b", "\ud800", "x" * 257],
+)
+def test_a_subject_with_nul_or_control_characters_or_too_long_is_401_and_stores_nothing(api, subject):
+    response = api.post(KEY.sign(claims(subject=subject)))
+
+    assert response.status == 401, response.data
+    assert response.json() == {"error": "invalid_token", "detail": SUBJECT_REFUSED}
+    assert query(api.dsn, "SELECT count(*) FROM request") == [(0,)]
+
+
+def acceptable_subject(subject: str) -> bool:
+    return 1 <= len(subject) <= 256 and subject.isprintable() and bool(subject.strip())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=300) | st.text(st.characters(max_codepoint=0x9F), min_size=250, max_size=260))
+def test_any_subject_is_stored_as_given_or_refused_with_401(api, subject):
+    (before,) = query(api.dsn, "SELECT count(*) FROM request")
+
+    response = api.post(KEY.sign(claims(subject=subject)))
+
+    (after,) = query(api.dsn, "SELECT count(*) FROM request")
+    if acceptable_subject(subject):
+        assert response.status == 201, response.data
+        reader = {"Authorization": f"Bearer {KEY.sign(claims())}"}
+        assert api.get(response.headers["Location"], reader).json()["submitted_by"] == subject
+        assert after[0] == before[0] + 1
+    else:
+        assert response.status == 401, response.data
+        assert response.json()["detail"] == SUBJECT_REFUSED
+        assert after == before

@@ -138,10 +138,18 @@ def test_the_api_logs_why_the_store_is_unavailable_and_tells_clients_only_that_i
         env={"CRUNCAN_STORAGE__BACKEND": "postgres", "CRUNCAN_STORAGE__POSTGRES__DSN": dsn},
     )
 
-    answer = urllib3.PoolManager(retries=False, timeout=10).request("POST", f"{api.url()}/one", json=BODY)
+    http = urllib3.PoolManager(retries=False, timeout=10)
+    answer = http.request("POST", f"{api.url()}/one", json=BODY)
+    readiness = http.request("GET", f"{api.url()}/readyz")
 
     assert (answer.status, answer.json()) == (503, {"error": "unavailable", "detail": "postgres connection failed"})
+    assert (readiness.status, readiness.json()) == (
+        503,
+        {"error": "not_ready", "detail": "unavailable: postgres", "checks": {"postgres": "unavailable"}},
+    )
     assert api.terminate() == 0
     [logged] = [line for line in api.output().splitlines() if "answering 503" in line]
     assert cause in logged
+    [not_ready] = [line for line in api.output().splitlines() if "not ready" in line]
+    assert cause in not_ready
     assert "a-wrong-password" not in api.output()

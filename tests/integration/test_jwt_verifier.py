@@ -90,8 +90,8 @@ def test_an_allowed_algorithm_that_does_not_suit_the_key_is_refused(verifier):
         ({"iss": None}, "the token lacks a required claim: iss"),
         ({"aud": None}, "the token lacks a required claim: aud"),
         ({"sub": None}, "the token lacks a required claim: sub"),
-        ({"sub": ""}, "the token's subject must be a string of 1 to 256 characters"),
-        ({"sub": "x" * 257}, "the token's subject must be a string of 1 to 256 characters"),
+        ({"sub": ""}, "the token's subject must be 1 to 256 printable characters, not only spaces"),
+        ({"sub": "x" * 257}, "the token's subject must be 1 to 256 printable characters, not only spaces"),
         ({"sub": 42}, "the token is not valid"),
     ],
 )

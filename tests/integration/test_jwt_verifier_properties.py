@@ -53,7 +53,7 @@ VALID: dict[str, Any] = {
 CORRUPTIONS: dict[str, st.SearchStrategy[Any]] = {
     "iss": st.sampled_from(["https://evil.test/", ISSUER.rstrip("/"), "", ISSUER.upper()]),
     "aud": st.sampled_from(["other", [AUDIENCE], ["other"], [], AUDIENCE.upper(), [AUDIENCE, "other"]]),
-    "sub": st.sampled_from(["", "x" * 300, "user-2"]) | st.text(max_size=10),
+    "sub": st.sampled_from(["", "x" * 300, "user-2", "user\x00", "user\n2"]) | st.text(max_size=10),
     "iat": st.integers(-3600, 3600),
     "exp": st.integers(-3600, 3600),
     "nbf": st.integers(-3600, 3600),
@@ -105,4 +105,5 @@ def test_only_a_published_key_with_an_allowed_algorithm_and_our_issuer_and_audie
     audience = forged.claims["aud"]
     assert audience == AUDIENCE or (isinstance(audience, list) and AUDIENCE in audience)
     assert principal.subject == forged.claims["sub"]
+    assert principal.subject.isprintable(), "no NUL or control characters reach the store or the logs"
     event("accepted")
