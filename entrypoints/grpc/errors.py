@@ -68,6 +68,7 @@ def abort_on(context: grpc.ServicerContext, exc: Exception) -> NoReturn:
     if isinstance(exc, StoreUnavailable | ClockMovedBackwards):
         log.warning("answering UNAVAILABLE: %s", exc)
         retry = retry_info(RETRY_AFTER_S)
-        abort(context, grpc.StatusCode.UNAVAILABLE, str(exc) or "a dependency is unavailable", retry)
+        message = exc.summary if isinstance(exc, StoreUnavailable) else str(exc)  # the reason is for the log only
+        abort(context, grpc.StatusCode.UNAVAILABLE, message or "a dependency is unavailable", retry)
     log.error("unhandled error", exc_info=exc)
     abort(context, grpc.StatusCode.INTERNAL, "the server failed to handle the request")
