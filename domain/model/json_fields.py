@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 from domain.model.errors import InvalidRequest
 
+SHOWN_NAME_MAX = 32
+
 
 def expect_object(value: object, where: str, allowed: set[str], required: set[str]) -> Mapping[str, object]:
     if not isinstance(value, dict):
@@ -22,10 +24,12 @@ def expect_object(value: object, where: str, allowed: set[str], required: set[st
 
 
 def member_path(where: str, name: str) -> str:
-    """The JSON path of member `name`: `data[0].key`, or `body["odd name"]` when it is not a plain name."""
-    if name.isidentifier():
+    """The JSON path of member `name`: `data[0].key`, or `body["odd name"]` when it is not a plain name, the name
+    cut to `SHOWN_NAME_MAX` characters and escaped to ASCII so an error or log line stays one short line."""
+    if name.isidentifier() and len(name) <= SHOWN_NAME_MAX:
         return name if where == "body" else f"{where}.{name}"
-    return f"{where}[{json.dumps(name)}]"
+    shown = name if len(name) <= SHOWN_NAME_MAX else f"{name[:SHOWN_NAME_MAX]}..."
+    return f"{where}[{json.dumps(shown)}]"
 
 
 def expect_string(value: object, where: str, maximum: int) -> str:

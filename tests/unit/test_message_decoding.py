@@ -93,3 +93,15 @@ def test_a_message_with_a_nul_in_its_request_id_is_dead_lettered_as_undecodable(
     assert [(letter.value, letter.headers["cruncan.dlq.cause"]) for letter in letters] == [(poison, "undecodable")]
     assert flow.store.requests == {}
     assert flow.third_party.received == []
+
+
+@pytest.mark.parametrize("name", ["x" * 100_000, "\n" * 100_000, "é" * 100_000])
+def test_an_unknown_field_of_any_length_is_named_in_one_short_line(name):
+    raw = json.dumps({"request_id": VALID_ID, "request": {"user_id": "u", name: 1}}).encode()
+
+    with pytest.raises(UndecodableMessage) as refused:
+        RequestMessage.decode(raw)
+
+    assert "is not a known field" in str(refused.value)
+    assert len(str(refused.value)) < 300, "a dead letter's log line and reason stay short"
+    assert "\n" not in str(refused.value)
