@@ -18,6 +18,10 @@ from domain.usecases.redrive_dead_letters import RedriveDeadLetters
 DLQ, TOPIC = "one-request-dlq", "one-request"
 
 
+# Request IDs of the form the ID generator issues: a letter is decoded before it is redriven.
+R1, R2, R3 = (f"{n:020d}" for n in (1, 2, 3))
+
+
 def dead_letter(broker: InMemoryBroker, key: str, value: bytes) -> None:
     broker.append(DLQ, key, value, {"traceparent": f"00-{key}", "cruncan.dlq.reason": "422", "cruncan.dlq.cause": "x"})
 
@@ -40,7 +44,7 @@ def redriver(store, clock, broker, positions: dict[int, int]) -> RedriveDeadLett
 
 def test_each_letter_is_redriven_once_and_poison_goes_back_as_it_came(store, clock) -> None:
     broker = InMemoryBroker()
-    for request_id in ("r1", "r2"):
+    for request_id in (R1, R2):
         dead_letter(broker, request_id, failed_request(store, clock, request_id))
     dead_letter(broker, "poison", b"\xff")
     positions: dict[int, int] = {}
@@ -49,8 +53,8 @@ def test_each_letter_is_redriven_once_and_poison_goes_back_as_it_came(store, clo
 
     assert done == LettersRedriven(requests=2, poison=1)
     assert sorted((m.key, dict(m.headers)) for m in store.outbox.values()) == [
-        ("r1", {"traceparent": "00-r1", REDRIVE_HEADER: "1"}),
-        ("r2", {"traceparent": "00-r2", REDRIVE_HEADER: "1"}),
+        (R1, {"traceparent": f"00-{R1}", REDRIVE_HEADER: "1"}),
+        (R2, {"traceparent": f"00-{R2}", REDRIVE_HEADER: "1"}),
     ]
     [republished] = broker.records(TOPIC)
     assert (republished.key, republished.value, republished.headers) == (
@@ -67,9 +71,9 @@ def test_each_letter_is_redriven_once_and_poison_goes_back_as_it_came(store, clo
 
 def test_a_letter_whose_request_is_no_longer_failed_is_not_redriven(store, clock) -> None:
     broker = InMemoryBroker()
-    payload = failed_request(store, clock, "r1")
-    dead_letter(broker, "r1", payload)
-    dead_letter(broker, "r1", payload)
+    payload = failed_request(store, clock, R1)
+    dead_letter(broker, R1, payload)
+    dead_letter(broker, R1, payload)
 
     assert redriver(store, clock, broker, {})(None) == LettersRedriven(requests=1, not_failed=1)
     assert len(store.outbox) == 1
@@ -77,20 +81,20 @@ def test_a_letter_whose_request_is_no_longer_failed_is_not_redriven(store, clock
 
 def test_a_dry_run_lists_letters_and_commits_nothing(store, clock) -> None:
     broker = InMemoryBroker()
-    dead_letter(broker, "r1", failed_request(store, clock, "r1"))
+    dead_letter(broker, R1, failed_request(store, clock, R1))
     dead_letter(broker, "poison", b"\xff")
     positions: dict[int, int] = {}
 
     found = redriver(store, clock, broker, positions).preview(None)
 
-    assert sorted(str(q.request_id) for q in found) == ["None", "r1"]
+    assert sorted(str(q.request_id) for q in found) == [R1, "None"]
     assert positions == {}
     assert not store.outbox
 
 
 def test_the_limit_caps_the_letters_taken(store, clock) -> None:
     broker = InMemoryBroker(partitions=1)
-    for request_id in ("r1", "r2", "r3"):
+    for request_id in (R1, R2, R3):
         dead_letter(broker, request_id, failed_request(store, clock, request_id))
     positions: dict[int, int] = {}
 
