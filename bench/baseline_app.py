@@ -8,6 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
+import socket
 import uuid
 from datetime import UTC, datetime
 
@@ -43,12 +46,28 @@ def baseline_app(dsn: str, threads: int) -> Flask:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dsn", required=True)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--processes", type=int, default=1, help="processes serving one listening socket")
     args = parser.parse_args()
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    server = create_server(baseline_app(args.dsn, args.threads), host="127.0.0.1", port=0, threads=args.threads)
-    print(f"baseline listening on http://127.0.0.1:{server.effective_port}", flush=True)
-    server.run()
+    listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
+    print(f"baseline listening on http://127.0.0.1:{listener.getsockname()[1]}", flush=True)
+    children: list[int] = []
+    for _ in range(args.processes - 1):
+        pid = os.fork()
+        if pid == 0:  # a child serves; only the parent forks
+            children = []
+            break
+        children.append(pid)
+    signal.signal(signal.SIGTERM, lambda *_: _stop(children))
+    # Each process opens its own pool after the fork: psycopg2 connections are not shared across processes.
+    create_server(baseline_app(args.dsn, args.threads), sockets=[listener], threads=args.threads).run()
+
+
+def _stop(children: list[int]) -> None:
+    for pid in children:
+        os.kill(pid, signal.SIGTERM)
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from adapters.postgres.schema import migrate
 from bench.load import cruncan
-from bench.wrk_unit_of_work import Run, wrk
+from bench.wrk import Run, wrk
 from harness.postgres import temporary_database
 
 SCRIPTS = {
@@ -54,11 +54,20 @@ def main() -> None:
     runs: list[Run] = []
     with api_on_postgres() as url:
         for variant, script in SCRIPTS.items():
-            wrk(variant, f"{url}/one", argparse.Namespace(**{**vars(args), "seconds": 3}), script)
+            wrk(variant, f"{url}/one", seconds=3, connections=args.connections, threads=args.threads, script=script)
         for round_number in range(args.rounds):
             order = list(SCRIPTS) if round_number % 2 == 0 else list(SCRIPTS)[::-1]
             for variant in order:
-                runs.append(wrk(variant, f"{url}/one", args, SCRIPTS[variant]))
+                runs.append(
+                    wrk(
+                        variant,
+                        f"{url}/one",
+                        seconds=args.seconds,
+                        connections=args.connections,
+                        threads=args.threads,
+                        script=SCRIPTS[variant],
+                    )
+                )
                 print(f"round {round_number + 1} {variant:<20} {runs[-1].rps:8.0f} req/s", flush=True)
                 time.sleep(2)
     print(

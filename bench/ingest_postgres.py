@@ -1,7 +1,7 @@
 """POST /one on real Postgres + broker, against a bare Flask + psycopg2 handler on the same database.
 
 Telemetry is off here (`OTEL_SDK_DISABLED=true`) as the baseline has none: this measures the storage
-path. `bench.telemetry_overhead` measures what telemetry adds."""
+path. `bench.api_figures` measures what telemetry adds, with wrk."""
 
 from __future__ import annotations
 

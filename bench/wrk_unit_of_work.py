@@ -21,33 +21,15 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from adapters.postgres.schema import migrate
 from bench.load import ROOT
+from bench.wrk import Run, wrk
 from harness.postgres import temporary_database
 from harness.tansu import start_tansu
 
-SCRIPT = Path(__file__).with_name("post_one.lua")
 VARIANTS = ("batched", "atomic")
-RESULT = re.compile(
-    r"RESULT requests=(\d+) seconds=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) non2xx=(\d+) socket_errors=(\d+)"
-)
-
-
-@dataclass(frozen=True)
-class Run:
-    variant: str
-    requests: int
-    seconds: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds
 
 
 @contextmanager
@@ -70,14 +52,8 @@ def api(variant: str, env: dict[str, str]) -> Iterator[str]:
         process.wait(30)
 
 
-def wrk(variant: str, url: str, args: argparse.Namespace, script: Path = SCRIPT) -> Run:
-    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.seconds}s", "-s", str(script), url]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    match = RESULT.search(output)
-    if match is None:
-        raise RuntimeError(f"wrk printed no result:\n{output}")
-    requests, seconds, p50, p99, non2xx, socket_errors = match.groups()
-    return Run(variant, int(requests), float(seconds), float(p50), float(p99), int(non2xx) + int(socket_errors))
+def _wrk(variant: str, url: str, args: argparse.Namespace) -> Run:
+    return wrk(variant, url, seconds=args.seconds, connections=args.connections, threads=args.threads)
 
 
 def main() -> None:
@@ -102,12 +78,12 @@ def main() -> None:
             migrate(dsn)
             urls[variant] = stack.enter_context(api(variant, {**env, "CRUNCAN_STORAGE__POSTGRES__DSN": dsn}))
         for variant in VARIANTS:  # warm-up, not counted: opens the pools' connections
-            wrk(variant, f"{urls[variant]}/one", argparse.Namespace(**{**vars(args), "seconds": 3}))
+            wrk(variant, f"{urls[variant]}/one", seconds=3, connections=args.connections, threads=args.threads)
         runs: list[Run] = []
         for round_number in range(args.rounds):
             order = VARIANTS if round_number % 2 == 0 else VARIANTS[::-1]
             for variant in order:
-                runs.append(wrk(variant, f"{urls[variant]}/one", args))
+                runs.append(_wrk(variant, f"{urls[variant]}/one", args))
                 print(f"round {round_number + 1} {variant:<8} {runs[-1].rps:8.0f} req/s", flush=True)
                 time.sleep(2)
     report(args, runs)
