@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import uuid
 from datetime import UTC, datetime
 
@@ -67,7 +68,7 @@ def main() -> None:
 def _stop(children: list[int]) -> None:
     for pid in children:
         os.kill(pid, signal.SIGTERM)
-    os._exit(0)
+    sys.exit(0)
 
 
 if __name__ == "__main__":
