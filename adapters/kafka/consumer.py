@@ -32,6 +32,9 @@ class KafkaMessageSource(MessageSource):
 
     Polling for no messages pauses the assignment, so the member stays in the group (and hears of
     rebalances) while it takes nothing; the next poll for messages resumes it.
+
+    `fetch_wait_max_ms` bounds how long the broker may hold a fetch waiting for data; a broker that
+    answers only when that wait ends (Tansu) delays every message by up to that much.
     """
 
     def __init__(
@@ -43,6 +46,7 @@ class KafkaMessageSource(MessageSource):
         session_timeout_ms: int,
         partitions: int,
         replication_factor: int,
+        fetch_wait_max_ms: int = 100,
         setup_timeout_s: float = 10.0,
         client_id: str = "cruncan-worker",
         extra_config: Mapping[str, Any] | None = None,
@@ -62,6 +66,7 @@ class KafkaMessageSource(MessageSource):
                 "session.timeout.ms": session_timeout_ms,
                 "heartbeat.interval.ms": max(session_timeout_ms // 3, 100),
                 "partition.assignment.strategy": "cooperative-sticky",
+                "fetch.wait.max.ms": fetch_wait_max_ms,
                 "error_cb": _log_client_error,
             },
             GUARANTEES,

@@ -24,6 +24,8 @@ def log_each_request(app: Flask) -> None:
 
     @app.after_request
     def log_request(response: Response) -> Response:
+        if not log.isEnabledFor(logging.INFO):  # build nothing for a record no handler would see
+            return response
         started = g.get("access_started", time.perf_counter())
         duration_ms = (time.perf_counter() - started) * 1000
         route = request.url_rule.rule if request.url_rule is not None else UNMATCHED

@@ -106,6 +106,7 @@ class WorkerContainer(containers.DeclarativeContainer):
             partitions=config.messaging.kafka.partitions,
             replication_factor=config.messaging.kafka.replication_factor,
             connection=messaging.connection,
+            fetch_wait_max_ms=config.messaging.kafka.consumer_fetch_wait_max_ms,
         ),
     )
     dead_letters = providers.Selector(
