@@ -50,8 +50,9 @@ test: lint browser
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is missing or mis-configured" >&2; fi; \
 	exit $$status
 
+# `make bench BENCH_ARGS=--quick` for shorter runs; wrk must be installed (`apt-get install wrk`).
 bench: $(INSTALLED)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # The production dependencies, pinned with their hashes, for the image (`pip install --require-hashes`).
 lock: $(INSTALLED)

@@ -37,24 +37,27 @@ class Served:
 
 
 @contextmanager
-def serve(label: str, arguments: list[str], env: dict[str, str]) -> Iterator[Served]:
-    """Runs `python ARGUMENTS` with `env` added, waits for its URL, SIGTERMs it on the way out."""
+def serve(
+    label: str, arguments: list[str], env: dict[str, str], ready: re.Pattern[str] = LISTENING
+) -> Iterator[Served]:
+    """Runs `python ARGUMENTS` with `env` added, waits for a line matching `ready` (its first group is
+    the URL, if it has one), SIGTERMs it on the way out."""
     with tempfile.NamedTemporaryFile("w+", prefix=f"bench-{label.replace(' ', '-')}-", suffix=".log") as log:
         process = subprocess.Popen(
             [sys.executable, *arguments], cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            yield Served(_wait_for_url(label, process, Path(log.name)), process.pid)
+            yield Served(_wait_for_url(label, process, Path(log.name), ready), process.pid)
         finally:
             process.terminate()
             process.wait(30)
 
 
-def _wait_for_url(label: str, process: subprocess.Popen[bytes], log: Path) -> str:
+def _wait_for_url(label: str, process: subprocess.Popen[bytes], log: Path, ready: re.Pattern[str]) -> str:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        if match := LISTENING.search(log.read_text(errors="replace")):
-            return match.group(1)
+        if match := ready.search(log.read_text(errors="replace")):
+            return match.group(1) if ready.groups else ""
         if process.poll() is not None:
             break
         time.sleep(0.1)
