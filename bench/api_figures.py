@@ -145,6 +145,13 @@ def report(args: argparse.Namespace, runs: list[Run]) -> None:
         verdict = "" if goal is None else f"  [≥ {goal:.2f}: {'met' if ratio >= goal else 'NOT met'}]"
         print(f"  {label:<40} {ratio:5.2f}{verdict}")
     print("  cruncan http.processes=2 / bare 2 processes: not measured (http.processes is not built yet)")
+    print("\nCPU per request, bare / variant (what the throughput ratio would be if each had a core to itself)")
+    cpu = {
+        name: statistics.median(run.cpu_ms_per_request for run in runs if run.variant == name)
+        for name in ("bare -c16", "telemetry off -c16", "telemetry on -c16", "10% sampled -c16")
+    }
+    for name in list(cpu)[1:]:
+        print(f"  {name:<40} {cpu['bare -c16'] / cpu[name]:5.2f}")
 
 
 def rss(server: Served, first: int) -> None:
