@@ -46,7 +46,7 @@ class KafkaMessageSource(MessageSource):
         session_timeout_ms: int,
         partitions: int,
         replication_factor: int,
-        fetch_wait_max_ms: int = 100,
+        fetch_wait_max_ms: int = 500,
         setup_timeout_s: float = 10.0,
         client_id: str = "cruncan-worker",
         extra_config: Mapping[str, Any] | None = None,
