@@ -78,6 +78,10 @@ class KafkaMessageSource(MessageSource):
         self._paused = False
         self._held: deque[Message] = deque()
         self._closing = threading.Lock()
+        # Kept from the rebalance callbacks: `Consumer.assignment()` called from another thread during a
+        # rebalance deadlocks with the callback that waits for the GIL, so `lag()` never asks the consumer.
+        self._assigned: set[tuple[str, int]] = set()
+        self._assigned_lock = threading.Lock()
 
     def subscribe(self, listener: PartitionListener) -> None:
         try:
@@ -141,14 +145,16 @@ class KafkaMessageSource(MessageSource):
 
     def lag(self) -> dict[TopicPartition, int]:
         """Per assigned partition, the messages the group has yet to commit: the high watermark less the
-        committed offset (less the position, or the low watermark, before the first commit). Safe to call
+        committed offset (the low watermark before the first commit). Safe to call
         from another thread (a metrics reader); empty when not subscribed or the broker does not answer."""
         with self._closing:
             consumer = self._consumer
             if consumer is None:
                 return {}
+            with self._assigned_lock:
+                assigned = [KafkaTopicPartition(topic, partition) for topic, partition in sorted(self._assigned)]
             try:
-                return _lag(consumer, LAG_TIMEOUT_S)
+                return _lag(consumer, assigned, LAG_TIMEOUT_S)
             except (KafkaException, RuntimeError) as exc:
                 log.warning("consumer lag not measured: %s", _describe(exc))
                 return {}
@@ -187,6 +193,8 @@ class KafkaMessageSource(MessageSource):
 
     def _on_assign(self, _consumer: Consumer, partitions: list[KafkaTopicPartition]) -> None:
         """Also told when the group gives this member nothing: it has joined, and knows it is idle."""
+        with self._assigned_lock:
+            self._assigned.update((p.topic, p.partition) for p in partitions)
         if self._listener is not None:
             self._listener.assigned(_ours(partitions))
 
@@ -202,20 +210,20 @@ class KafkaMessageSource(MessageSource):
 
     def _forget(self, partitions: list[KafkaTopicPartition]) -> None:
         gone = {(p.topic, p.partition) for p in partitions}
+        with self._assigned_lock:
+            self._assigned -= gone
         self._held = deque(m for m in self._held if (m.topic(), m.partition()) not in gone)
 
 
-def _lag(consumer: Consumer, timeout_s: float) -> dict[TopicPartition, int]:
-    assignment = consumer.assignment()
+def _lag(consumer: Consumer, assignment: list[KafkaTopicPartition], timeout_s: float) -> dict[TopicPartition, int]:
     if not assignment:
         return {}
     committed = {(p.topic, p.partition): p.offset for p in consumer.committed(assignment, timeout=timeout_s)}
-    positions = {(p.topic, p.partition): p.offset for p in consumer.position(assignment)}
     lag = {}
     for partition in assignment:
         key = (partition.topic, partition.partition)
         low, high = consumer.get_watermark_offsets(partition, timeout=timeout_s, cached=False)
-        done = next((offset for offset in (committed.get(key, -1), positions.get(key, -1)) if offset >= 0), low)
+        done = committed.get(key, -1) if committed.get(key, -1) >= 0 else low
         lag[TopicPartition(*key)] = max(high - done, 0)
     return lag
 
