@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--waits", action="store_true", help="every thread, idle or not (py-spy --idle), not --gil")
     parser.add_argument("--out", type=Path, default=Path("profiles"))
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--connections", type=int, default=16, help="wrk's -c")
     args = parser.parse_args()
     require_wrk()
     py_spy = shutil.which("py-spy")
@@ -40,7 +41,7 @@ def main() -> None:
         raise SystemExit("py-spy is not installed: `pip install py-spy` (into this virtualenv), then run again")
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = ("-native" if args.native else "") + ("-waits" if args.waits else "")
-    stacks = args.out / f"api-telemetry-{args.telemetry}{suffix}.txt"
+    stacks = args.out / f"api-telemetry-{args.telemetry}-c{args.connections}{suffix}.txt"
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         broker = start_tansu(scratch / "broker.log")
@@ -64,7 +65,9 @@ def main() -> None:
         command += ["--duration", str(args.seconds), "--output", str(stacks), "--pid", str(server.pid)]
         results: list[Run] = []
         load = threading.Thread(
-            target=lambda: results.append(wrk("profiled", f"{server.url}/one", seconds=args.seconds))
+            target=lambda: results.append(
+                wrk("profiled", f"{server.url}/one", seconds=args.seconds, connections=args.connections)
+            )
         )
         load.start()
         subprocess.run(command, check=True, capture_output=True)

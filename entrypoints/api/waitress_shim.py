@@ -298,7 +298,25 @@ class GuardedChannel(HTTPChannel):  # type: ignore[misc]
         return bool(super().readable())
 
     def writable(self) -> bool:
-        return self.lingering_until is None and bool(super().writable())
+        """Asks the loop to wait for the socket to take output only when `handle_write` can send
+        some, or must close.
+
+        waitress's own `writable` says yes whenever output is buffered, even while the request
+        thread that buffered it holds the buffer's lock to send it itself (`write_soon` flushes
+        at once): `handle_write` then cannot take the lock and sends nothing, and since a
+        writable socket makes `select` return at once, the loop spun over every connection,
+        taking the GIL from the very thread it waited for. Measured at -c16: 26 empty turns
+        per request; at -c64, 10 ms of CPU per request where -c16 took 1.2. A thread that
+        leaves output unsent pulls the loop's trigger, and so does every finished request,
+        which asks again."""
+        if self.lingering_until is not None or not super().writable():
+            return False
+        if self.will_close or self.close_when_flushed or not self.requests:
+            return True
+        if not self.outbuf_lock.acquire(False):
+            return False
+        self.outbuf_lock.release()
+        return True
 
     def handle_read(self) -> None:
         if self.lingering_until is None:

@@ -127,3 +127,32 @@ def test_stop_waits_for_the_request_in_flight_then_closes_idle_connections(serve
         socket.create_connection((server.host, server.port), timeout=1).close()
     idle.close()
     busy.close()
+
+
+def test_output_a_request_thread_is_sending_itself_does_not_wake_the_loop(
+    raw_server: waitress_shim.WaitressServer, gate: Gate
+) -> None:
+    """While a request thread holds a connection's output lock (waitress's `write_soon` sends what
+    it buffers itself), the loop cannot send that output: asking `select` to wait for the socket
+    to be writable would make it return at once, turn after turn, until the thread lets go."""
+    with socket.create_connection(waitress_shim.address(raw_server), timeout=5) as client:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert gate.entered.wait(5)
+        (channel,) = raw_server.active_channels.values()
+        asked: list[bool] = []
+
+        def ask_from_the_loops_side() -> None:
+            asked.append(bool(channel.writable()))
+
+        with channel.outbuf_lock:  # as a request thread in `write_soon`, between buffering and sending
+            channel.outbufs[-1].append(b"HTTP/1.1 200 OK\r\n")
+            channel.total_outbufs_len += len(b"HTTP/1.1 200 OK\r\n")
+            assert waitress_shim.HTTPChannel.writable(channel), "waitress alone would ask to write here"
+            asker = threading.Thread(target=ask_from_the_loops_side)
+            asker.start()
+            asker.join(5)
+        asker = threading.Thread(target=ask_from_the_loops_side)
+        asker.start()
+        asker.join(5)
+
+        assert asked == [False, True], "held: nothing the loop could send; released: the loop sends it"
