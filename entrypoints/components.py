@@ -7,6 +7,7 @@ an entrypoint opens only what its configuration selects.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from importlib.metadata import version
 from typing import Protocol, TypeVar
 
@@ -31,13 +32,16 @@ from adapters.system import SystemClock, outbound_ipv4
 from adapters.telemetry.identity import record_subject
 from adapters.telemetry.instrumentation import instrument_libraries
 from adapters.telemetry.messaging import TracingPublisher
-from adapters.telemetry.metered import MeteredPublisher, outbox_backlog
+from adapters.telemetry.metered import MeteredIngest, MeteredPublisher, outbox_backlog
 from adapters.telemetry.metrics import Metrics
 from adapters.telemetry.providers import Telemetry
 from adapters.telemetry.setup import configure_telemetry
+from adapters.telemetry.tracing import traced_unit_of_work
 from domain.model.retry import RetryPolicy
 from domain.model.snowflake import node_from_ipv4
 from domain.services.snowflake import SnowflakeIdGenerator
+from domain.usecases.ingest import IngestRequest
+from domain.usecases.query import GetRequest
 from domain.usecases.relay import RelayOutbox
 from entrypoints.connections import kafka_connection, postgres_dsn
 from entrypoints.settings import SettingsError
@@ -270,6 +274,31 @@ class Relaying(containers.DeclarativeContainer):
         retry=retry_policy(config.relay.retry),
         drain_s=config.relay.drain_s,
     )
+
+
+class Ingestion(containers.DeclarativeContainer):
+    """Taking a request in and reading it back, traced and metered, as every API (HTTP, gRPC) composes it."""
+
+    config = providers.Configuration(strict=True)
+    core = providers.DependenciesContainer()
+    storage = providers.DependenciesContainer()
+    observability = providers.DependenciesContainer()
+
+    traced_unit_of_work = providers.Singleton(
+        traced_unit_of_work, storage.unit_of_work.provider, observability.telemetry, db_system=storage.db_system
+    )
+    ingest = providers.Singleton(
+        MeteredIngest,
+        providers.Singleton(
+            IngestRequest,
+            uow=traced_unit_of_work,
+            ids=core.ids,
+            clock=core.clock,
+            idempotency_window=providers.Factory(timedelta, seconds=config.idempotency.window_s),
+        ),
+        observability.metrics,
+    )
+    query = providers.Singleton(GetRequest, uow=traced_unit_of_work)
 
 
 class Jobs(containers.DeclarativeContainer):

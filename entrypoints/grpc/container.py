@@ -1,16 +1,10 @@
 from __future__ import annotations
 
-from datetime import timedelta
-
 from dependency_injector import containers, providers
 
 from adapters.telemetry.instrumentation import grpc_server_interceptors
-from adapters.telemetry.metered import MeteredIngest
 from adapters.telemetry.providers import Telemetry
-from adapters.telemetry.tracing import traced_unit_of_work
-from domain.usecases.ingest import IngestRequest
-from domain.usecases.query import GetRequest
-from entrypoints.components import Authentication, Core, Messaging, Observability, Relaying, Storage
+from entrypoints.components import Authentication, Core, Ingestion, Messaging, Observability, Relaying, Storage
 from entrypoints.grpc.auth import current_subject, with_authentication
 from entrypoints.grpc.server import GrpcServer
 from entrypoints.grpc.service import InFlight, OneService
@@ -30,21 +24,9 @@ class GrpcContainer(containers.DeclarativeContainer):
         Relaying, config=config, clock=core.clock, storage=storage, messaging=messaging, observability=observability
     )
 
-    traced_unit_of_work = providers.Singleton(
-        traced_unit_of_work, storage.unit_of_work.provider, observability.telemetry, db_system=storage.db_system
-    )
-    ingest = providers.Singleton(
-        MeteredIngest,
-        providers.Singleton(
-            IngestRequest,
-            uow=traced_unit_of_work,
-            ids=core.ids,
-            clock=core.clock,
-            idempotency_window=providers.Factory(timedelta, seconds=config.idempotency.window_s),
-        ),
-        observability.metrics,
-    )
-    query = providers.Singleton(GetRequest, uow=traced_unit_of_work)
+    ingestion = providers.Container(Ingestion, config=config, core=core, storage=storage, observability=observability)
+    ingest = ingestion.ingest
+    query = ingestion.query
     authentication = providers.Container(Authentication, config=config.auth)
     service = providers.Singleton(
         OneService,
