@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,8 +16,9 @@ from domain.model.errors import CommitFailed, SourceUnavailable
 from ports.messages import ConsumedMessage, MessageSource, Origin, PartitionListener, TopicPartition
 
 log = logging.getLogger(__name__)
+# Bounds each broker round trip of a lag measurement, which holds up the poll loop that makes it.
+LAG_TIMEOUT_S = 1.0
 
-LAG_TIMEOUT_S = 2.0
 GUARANTEES = {"enable.auto.commit": False, "enable.auto.offset.store": False}
 
 
@@ -35,6 +37,12 @@ class KafkaMessageSource(MessageSource):
 
     `fetch_wait_max_ms` bounds how long the broker may hold a fetch waiting for data; a broker that
     answers only when that wait ends (Tansu) delays every message by up to that much.
+
+    Lag is measured inside `poll`, on the loop's thread, at most every `lag_refresh_s`, and kept for
+    `lag()`: asking the consumer for offsets from a metrics thread while the loop polls can hang in
+    the client, and a hung reader would stop every metric's export with it. (librdkafka's own
+    statistics do not serve: a paused partition is not fetched, so its high watermark goes stale
+    exactly when the worker is saturated.)
     """
 
     def __init__(
@@ -47,6 +55,7 @@ class KafkaMessageSource(MessageSource):
         partitions: int,
         replication_factor: int,
         fetch_wait_max_ms: int = 500,
+        lag_refresh_s: float = 5.0,
         setup_timeout_s: float = 10.0,
         client_id: str = "cruncan-worker",
         extra_config: Mapping[str, Any] | None = None,
@@ -78,10 +87,11 @@ class KafkaMessageSource(MessageSource):
         self._paused = False
         self._held: deque[Message] = deque()
         self._closing = threading.Lock()
-        # Kept from the rebalance callbacks: `Consumer.assignment()` called from another thread during a
-        # rebalance deadlocks with the callback that waits for the GIL, so `lag()` never asks the consumer.
+        # Kept on the polling thread (the rebalance callbacks run inside `poll`), read by `lag()`.
         self._assigned: set[tuple[str, int]] = set()
-        self._assigned_lock = threading.Lock()
+        self._lag: dict[TopicPartition, int] = {}
+        self._lag_refresh_s = lag_refresh_s
+        self._lag_due = 0.0
 
     def subscribe(self, listener: PartitionListener) -> None:
         try:
@@ -102,6 +112,7 @@ class KafkaMessageSource(MessageSource):
 
     def poll(self, max_messages: int, timeout_s: float) -> Sequence[ConsumedMessage]:
         consumer = self._subscribed()
+        self._measure_lag(consumer)
         if max_messages <= 0:
             self._pause(consumer)
             self._hold(consumer.poll(timeout_s))
@@ -142,22 +153,24 @@ class KafkaMessageSource(MessageSource):
             except (KafkaException, RuntimeError) as exc:
                 log.warning("closing the Kafka consumer failed: %s", _describe(exc))
         self._held.clear()
+        self._assigned.clear()
+        self._lag = {}
 
     def lag(self) -> dict[TopicPartition, int]:
         """Per assigned partition, the messages the group has yet to commit: the high watermark less the
-        committed offset (the low watermark before the first commit). Safe to call
-        from another thread (a metrics reader); empty when not subscribed or the broker does not answer."""
-        with self._closing:
-            consumer = self._consumer
-            if consumer is None:
-                return {}
-            with self._assigned_lock:
-                assigned = [KafkaTopicPartition(topic, partition) for topic, partition in sorted(self._assigned)]
-            try:
-                return _lag(consumer, assigned, LAG_TIMEOUT_S)
-            except (KafkaException, RuntimeError) as exc:
-                log.warning("consumer lag not measured: %s", _describe(exc))
-                return {}
+        committed offset (the low watermark before the first commit), as last measured by `poll`.
+        Safe from any thread: it never calls into the consumer. Empty when not subscribed."""
+        return dict(self._lag)
+
+    def _measure_lag(self, consumer: Consumer) -> None:
+        if time.monotonic() < self._lag_due:
+            return
+        self._lag_due = time.monotonic() + self._lag_refresh_s
+        assigned = [KafkaTopicPartition(topic, partition) for topic, partition in sorted(self._assigned)]
+        try:
+            self._lag = _lag(consumer, assigned, LAG_TIMEOUT_S)
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("consumer lag not measured: %s", _describe(exc))
 
     def _subscribed(self) -> Consumer:
         if self._consumer is None:
@@ -193,8 +206,7 @@ class KafkaMessageSource(MessageSource):
 
     def _on_assign(self, _consumer: Consumer, partitions: list[KafkaTopicPartition]) -> None:
         """Also told when the group gives this member nothing: it has joined, and knows it is idle."""
-        with self._assigned_lock:
-            self._assigned.update((p.topic, p.partition) for p in partitions)
+        self._assigned.update((p.topic, p.partition) for p in partitions)
         if self._listener is not None:
             self._listener.assigned(_ours(partitions))
 
@@ -210,8 +222,10 @@ class KafkaMessageSource(MessageSource):
 
     def _forget(self, partitions: list[KafkaTopicPartition]) -> None:
         gone = {(p.topic, p.partition) for p in partitions}
-        with self._assigned_lock:
-            self._assigned -= gone
+        self._assigned -= gone
+        self._lag = {
+            partition: lag for partition, lag in self._lag.items() if (partition.topic, partition.partition) not in gone
+        }
         self._held = deque(m for m in self._held if (m.topic(), m.partition()) not in gone)
 
 

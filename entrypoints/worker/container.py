@@ -107,6 +107,7 @@ class WorkerContainer(containers.DeclarativeContainer):
             replication_factor=config.messaging.kafka.replication_factor,
             connection=messaging.connection,
             fetch_wait_max_ms=config.messaging.kafka.consumer_fetch_wait_max_ms,
+            lag_refresh_s=config.worker.lag_refresh_s,
         ),
     )
     dead_letters = providers.Selector(
