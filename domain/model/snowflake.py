@@ -29,6 +29,25 @@ class SnowflakeParts:
         return EPOCH + timedelta(milliseconds=self.timestamp_ms)
 
 
+@dataclass(frozen=True)
+class SequenceShare:
+    """The sequence numbers one of `of` processes sharing a node issues in a millisecond: those equal
+    to `index` modulo `of`, so that processes on one node never issue the same ID."""
+
+    index: int = 0
+    of: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.of <= MAX_SEQUENCE + 1:
+            raise ValueError(f"{self.of} processes cannot share a node: at most {MAX_SEQUENCE + 1}")
+        if not 0 <= self.index < self.of:
+            raise ValueError(f"process {self.index} is outside 0..{self.of - 1}")
+
+
+WHOLE_NODE = SequenceShare()
+"""The share of a process that has its node to itself: every sequence number."""
+
+
 def encode(parts: SnowflakeParts) -> str:
     if not 0 <= parts.timestamp_ms <= MAX_TIMESTAMP:
         raise ValueError(f"timestamp {parts.timestamp_ms} ms is outside the {TIMESTAMP_BITS}-bit range")

@@ -9,7 +9,7 @@ from adapters.memory.clock import ManualClock
 from adapters.system import SystemClock
 from domain.model import snowflake
 from domain.model.errors import ClockMovedBackwards
-from domain.model.snowflake import SnowflakeParts
+from domain.model.snowflake import SequenceShare, SnowflakeParts
 from domain.services.snowflake import SnowflakeIdGenerator
 
 TOLERANCE_MS = 50
@@ -169,3 +169,45 @@ def test_ids_are_unique_and_ordered_per_thread_across_many_threads():
 def test_a_node_outside_sixteen_bits_is_refused():
     with pytest.raises(ValueError, match="node"):
         SnowflakeIdGenerator(ManualClock(), node=1 << 16)
+
+
+@given(
+    st.integers(1, snowflake.MAX_SEQUENCE + 1).flatmap(
+        lambda of: st.tuples(st.just(of), st.lists(st.tuples(st.integers(0, of - 1), st.integers(1, 100)), max_size=20))
+    ),
+    st.integers(0, snowflake.MAX_NODE),
+)
+def test_processes_sharing_a_node_never_issue_the_same_id(schedule, node):
+    of, turns = schedule
+    clock = ManualClock()
+    generators = [SnowflakeIdGenerator(clock, node=node, share=SequenceShare(index, of)) for index in range(of)]
+    issued: list[list[str]] = [[] for _ in generators]
+    for index, count in turns:
+        issued[index].extend(generators[index].next_id() for _ in range(count))
+
+    every_id = [i for ids in issued for i in ids]
+    assert len(set(every_id)) == len(every_id)
+    for index, ids in enumerate(issued):
+        assert ids == sorted(ids)
+        assert {snowflake.decode(i).sequence % of for i in ids} <= {index}
+
+
+def test_a_share_issues_its_part_of_a_millisecond_then_waits_for_the_next():
+    clock = ManualClock()
+    generator = SnowflakeIdGenerator(clock, node=1, share=SequenceShare(index=1, of=3))
+    start = snowflake.milliseconds_since_epoch(clock.now())
+
+    ids = [snowflake.decode(generator.next_id()) for _ in range(22)]
+
+    assert [p.sequence for p in ids[:21]] == list(range(1, 64, 3))
+    assert {p.timestamp_ms for p in ids[:21]} == {start}
+    assert (ids[21].timestamp_ms, ids[21].sequence) == (start + 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("index", "of", "message"),
+    [(0, 0, "0 processes cannot share"), (0, 65, "at most 64"), (2, 2, "outside 0..1"), (-1, 4, "outside 0..3")],
+)
+def test_a_share_beyond_the_sequence_space_is_refused(index, of, message):
+    with pytest.raises(ValueError, match=message):
+        SequenceShare(index, of)
