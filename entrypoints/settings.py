@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 from dependency_injector import errors, providers
+
+from adapters.system import usable_cpus
+from domain.model.snowflake import MAX_SEQUENCE
 
 DEFAULTS = Path(__file__).with_name("settings.yaml")
 ENV_PREFIX = "CRUNCAN_"
@@ -39,6 +42,11 @@ CHOICES = {
     "logging.format": ("auto", "console", "json"),
     "jobs.lock.backend": ("memory", "redis"),
 }
+PROCESS_COUNTS = ("http.processes",)
+"""Settings that take a number of processes, or `auto` for one per usable CPU."""
+AUTO = "auto"
+MAX_PROCESSES = MAX_SEQUENCE + 1
+"""Processes on one host share its Snowflake node, and split each millisecond's sequence numbers."""
 # Each dependency is retried in one place, by a `retry: {base_s, max_s, attempts}` section; the
 # fewest and most attempts (0: until it succeeds; None: no most) each section allows.
 RETRIES: dict[str, tuple[int, int | None]] = {
@@ -88,7 +96,26 @@ def load_settings(
             raise SettingsError(f"setting {key} is {value!r}; expected one of {', '.join(allowed)}")
     for key, attempts in RETRIES.items():
         _check_retry(key, setting(config, key), attempts)
+    for key in PROCESS_COUNTS:
+        config.set(key, process_count(key, setting(config, key), usable_cpus))
     return config
+
+
+def process_count(key: str, value: object, cpus: Callable[[], int]) -> int:
+    """The number of processes `value` asks for: a whole number from 1 to `MAX_PROCESSES`, or `auto`
+    for `cpus()` (at most `MAX_PROCESSES`); anything else is a `SettingsError` naming `key`."""
+    text = value.strip() if isinstance(value, str) else None
+    if text is not None and text.lower() == AUTO:
+        return max(1, min(cpus(), MAX_PROCESSES))
+    if text is not None and text.isascii() and text.isdigit():
+        count: object = int(text)
+    else:
+        count = value
+    if isinstance(count, int) and not isinstance(count, bool) and 1 <= count <= MAX_PROCESSES:
+        return count
+    raise SettingsError(
+        f"setting {key} is {value!r}; expected a whole number from 1 to {MAX_PROCESSES}, or {AUTO} (one per usable CPU)"
+    )
 
 
 def _check_retry(key: str, section: object, attempts: tuple[int, int | None]) -> None:
@@ -204,6 +231,9 @@ def _apply(config: providers.Configuration, key: str, raw: str, source: str) -> 
         raise SettingsError(f"{source}: unknown setting {key}") from None
     if isinstance(current, dict):
         raise SettingsError(f"{source}: {key} is a section, not a setting")
+    if key in PROCESS_COUNTS:
+        config.set(key, raw)  # a number or `auto`, read with the rest once every source is applied
+        return key
     config.set(key, _coerce(raw, current, key, source))
     return key
 

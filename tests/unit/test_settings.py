@@ -1,11 +1,13 @@
+import os
 import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adapters.system import usable_cpus
 from domain.model.retry import RetryPolicy
-from entrypoints.settings import DEFAULTS, SettingsError, load_settings, require
+from entrypoints.settings import DEFAULTS, SettingsError, load_settings, process_count, require
 
 
 def test_the_shipped_file_gives_every_default():
@@ -175,3 +177,82 @@ def test_any_retry_values_give_a_usable_policy_or_a_clear_refusal(base, most, at
         policy = RetryPolicy(**config.token.retry())
         assert policy.attempts >= 1
         assert 0 <= policy.ceiling(1) <= policy.max_s
+
+
+def test_one_http_process_is_the_default_and_auto_is_one_per_usable_cpu():
+    assert load_settings(environ={}).http.processes() == 1
+    assert load_settings(environ={"CRUNCAN_HTTP__PROCESSES": "auto"}).http.processes() == min(usable_cpus(), 64)
+    assert load_settings(environ={"CRUNCAN_HTTP__PROCESSES": "4"}, overrides=["http.processes=2"]).http.processes() == 2
+
+
+def test_a_settings_file_may_give_the_processes_as_a_number_or_auto(tmp_path):
+    custom = tmp_path / "custom.yaml"
+    for written, count in (("3", 3), ("auto", min(usable_cpus(), 64)), ("' AUTO '", min(usable_cpus(), 64))):
+        custom.write_text(DEFAULTS.read_text().replace("  processes: 1\n", f"  processes: {written}\n"))
+        assert load_settings(custom, environ={}).http.processes() == count
+
+
+@given(st.integers(1, 64), st.sampled_from(["{}", " {} ", "0{}", "{}\n"]))
+def test_any_whole_number_of_processes_up_to_64_is_read_as_written(count, spelling):
+    config = load_settings(environ={"CRUNCAN_HTTP__PROCESSES": spelling.format(count)})
+
+    assert config.http.processes() == count
+
+
+@given(st.integers(1, 10_000), st.sampled_from(["auto", "AUTO", " Auto "]))
+def test_auto_is_the_usable_cpus_up_to_64(cpus, spelling):
+    assert process_count("http.processes", spelling, lambda: cpus) == min(cpus, 64)
+
+
+def _asks_for_processes(text: str) -> bool:
+    text = text.strip()
+    return text.lower() == "auto" or (text.isascii() and text.isdigit() and 1 <= int(text) <= 64)
+
+
+@given(
+    st.one_of(
+        st.text(max_size=8).filter(lambda text: not _asks_for_processes(text)),
+        st.integers().filter(lambda count: not 1 <= count <= 64),
+        st.floats(),
+        st.booleans(),
+        st.none(),
+    )
+)
+def test_anything_else_is_refused_naming_the_setting_and_what_it_takes(value):
+    with pytest.raises(SettingsError) as refused:
+        process_count("http.processes", value, lambda: 2)
+
+    assert str(refused.value) == (
+        f"setting http.processes is {value!r}; expected a whole number from 1 to 64, or auto (one per usable CPU)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "overrides", "value"),
+    [
+        ({"CRUNCAN_HTTP__PROCESSES": "two"}, [], "'two'"),
+        ({}, ["http.processes=0"], "'0'"),
+        ({}, ["http.processes=65"], "'65'"),
+        ({}, ["http.processes=-1"], "'-1'"),
+        ({}, ["http.processes=1.5"], "'1.5'"),
+        ({}, ["http.processes="], "''"),
+    ],
+)
+def test_a_bad_number_of_processes_stops_start_up_naming_the_key(environ, overrides, value):
+    with pytest.raises(SettingsError, match=re.escape(f"setting http.processes is {value}; expected a whole number")):
+        load_settings(environ=environ, overrides=overrides)
+
+
+def test_usable_cpus_follow_a_container_cpu_quota(tmp_path):
+    cpu_max = tmp_path / "cpu.max"
+    affinity = len(os.sched_getaffinity(0))
+
+    cpu_max.write_text("max 100000\n")
+    assert usable_cpus(cpu_max) == affinity
+    cpu_max.write_text("50000 100000\n")
+    assert usable_cpus(cpu_max) == 1
+    cpu_max.write_text(f"{affinity * 100000 - 50000} 100000\n")
+    assert usable_cpus(cpu_max) == affinity
+    cpu_max.write_text("garbage\n")
+    assert usable_cpus(cpu_max) == affinity
+    assert usable_cpus(tmp_path / "absent") == affinity
