@@ -14,6 +14,8 @@ from dependency_injector import providers
 from adapters.telemetry.providers import Telemetry
 from domain.model.errors import CruncanError
 from entrypoints.api import main as api
+from entrypoints.api.processes import FLAG as HTTP_PROCESS_FLAG
+from entrypoints.api.processes import Handoff
 from entrypoints.cleanup import main as cleanup
 from entrypoints.components import start_telemetry
 from entrypoints.connections import check_kafka_connection
@@ -56,8 +58,13 @@ OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
 }
 
 
-def chosen(args: argparse.Namespace) -> Command:
-    """The command `args` names, given the options it takes."""
+def chosen(args: argparse.Namespace, handoff: Handoff | None = None) -> Command:
+    """The command `args` names, given the options it takes; `handoff` when it is one of `http.processes`."""
+    if args.command == "api":
+        log_level = str(args.log_level)
+        if handoff is not None:
+            return lambda settings, telemetry: api.run_handed_off(settings, telemetry, handoff)
+        return lambda settings, telemetry: api.run(settings, telemetry, log_level=log_level)
     if args.command == "redrive":
         options = redrive.RedriveOptions.of(args)
         return lambda settings, telemetry: redrive.run(settings, telemetry, options)
@@ -120,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_, summary) in COMMANDS.items():
         parents = [common, serving] if name in {"api", "demo"} else [common]
         command = commands.add_parser(name, parents=parents, help=summary, description=summary)
+        if name == "api":
+            # Set by the supervising `cruncan api` on the processes it starts (http.processes), never by hand.
+            command.add_argument(HTTP_PROCESS_FLAG, dest="http_process", help=argparse.SUPPRESS)
         if name == "demo":
             command.add_argument(
                 "--auth",
@@ -154,22 +164,14 @@ def parsed(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parsed(argv)
-    overrides = list(args.overrides)
-    if getattr(args, "host", None):
-        overrides.append(f"http.host={args.host}")
-    if getattr(args, "port", None) is not None:
-        overrides.append(f"http.port={args.port}")
-    if getattr(args, "auth", False):
-        overrides.append("auth.enabled=true")
-    if getattr(args, "grpc_host", None):
-        overrides.append(f"grpc.host={args.grpc_host}")
-    if getattr(args, "grpc_port", None) is not None:
-        overrides.append(f"grpc.port={args.grpc_port}")
-    try:
-        settings = load_settings(args.config, os.environ, overrides)
-    except SettingsError as exc:
-        print(f"cruncan: configuration error: {exc}", file=sys.stderr)
-        return 2
+    handoff = Handoff.receive(sys.stdin, args.http_process) if getattr(args, "http_process", None) else None
+    if handoff is not None:
+        settings = handoff.configuration()
+    else:
+        loaded = _settings(args)
+        if loaded is None:
+            return 2
+        settings = loaded
     if args.command == "submit":
         return _submit(args, settings)
     try:
@@ -183,9 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"cruncan: telemetry configuration error: {exc}", file=sys.stderr)
         return 2
-    command = chosen(args)
+    command = chosen(args, handoff)
     try:
-        if settings.messaging.backend() == "kafka":
+        if handoff is None and settings.messaging.backend() == "kafka":
             check_kafka_connection(settings.messaging.kafka())
         return command(settings, telemetry)
     except SettingsError as exc:
@@ -196,6 +198,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         telemetry.shutdown()
+
+
+def _settings(args: argparse.Namespace) -> providers.Configuration | None:
+    """The settings the file, environment and flags give, or None once the error is printed."""
+    overrides = list(args.overrides)
+    if getattr(args, "host", None):
+        overrides.append(f"http.host={args.host}")
+    if getattr(args, "port", None) is not None:
+        overrides.append(f"http.port={args.port}")
+    if getattr(args, "auth", False):
+        overrides.append("auth.enabled=true")
+    if getattr(args, "grpc_host", None):
+        overrides.append(f"grpc.host={args.grpc_host}")
+    if getattr(args, "grpc_port", None) is not None:
+        overrides.append(f"grpc.port={args.grpc_port}")
+    try:
+        return load_settings(args.config, os.environ, overrides)
+    except SettingsError as exc:
+        print(f"cruncan: configuration error: {exc}", file=sys.stderr)
+        return None
 
 
 if __name__ == "__main__":

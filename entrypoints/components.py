@@ -38,7 +38,7 @@ from adapters.telemetry.providers import Telemetry
 from adapters.telemetry.setup import configure_telemetry
 from adapters.telemetry.tracing import traced_unit_of_work
 from domain.model.retry import RetryPolicy
-from domain.model.snowflake import node_from_ipv4
+from domain.model.snowflake import WHOLE_NODE, SequenceShare, node_from_ipv4
 from domain.services.snowflake import SnowflakeIdGenerator
 from domain.usecases.ingest import IngestRequest
 from domain.usecases.query import GetRequest
@@ -220,7 +220,11 @@ class Authentication(containers.DeclarativeContainer):
 
 
 class Core(containers.DeclarativeContainer):
+    """The clock and the ID generator; `share` is this process's part of its node's IDs when several
+    processes on one host issue them (`http.processes`)."""
+
     config = providers.Configuration(strict=True)
+    share: providers.Dependency[SequenceShare] = providers.Dependency(instance_of=SequenceShare, default=WHOLE_NODE)
 
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(
@@ -228,6 +232,7 @@ class Core(containers.DeclarativeContainer):
         clock=clock,
         node=providers.Callable(node_id, config.ids.node_ip),
         backwards_tolerance_ms=config.ids.backwards_tolerance_ms,
+        share=share,
     )
 
 

@@ -27,14 +27,15 @@ FORMATS = ("auto", "console", "json")
 
 
 class TraceJsonFormatter(JsonFormatter):
-    """One JSON object per line: time, level, logger, message, `service.name`, the record's extra
-    fields, and `trace_id`/`span_id` (hex) when it was logged inside a span."""
+    """One JSON object per line: time, level, logger, message, `service.name`, `process.pid` (which
+    of the processes sharing a console wrote it), the record's extra fields, and `trace_id`/`span_id`
+    (hex) when it was logged inside a span."""
 
     def __init__(self, service_name: str) -> None:
         super().__init__(
             ["levelname", "name", "message"],
             rename_fields={"levelname": "level", "name": "logger"},
-            static_fields={"service.name": service_name},
+            static_fields={"service.name": service_name, "process.pid": os.getpid()},
             timestamp=True,
         )
 

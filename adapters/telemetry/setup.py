@@ -20,6 +20,7 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.semconv._incubating.attributes.process_attributes import PROCESS_PID
 from opentelemetry.semconv.attributes.deployment_attributes import DEPLOYMENT_ENVIRONMENT_NAME
 from opentelemetry.semconv.attributes.service_attributes import (
     SERVICE_INSTANCE_ID,
@@ -68,7 +69,9 @@ def configure_telemetry(
       default endpoint; `OTEL_<SIGNAL>_EXPORTER=none` turns it off. With no endpoint nothing is
       exported (no connection attempts), yet spans still carry IDs into logs and messages.
     - Resource: `service.name`, `service.version`, `deployment.environment.name`,
-      `service.instance.id`; `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SERVICE_NAME` override them.
+      `service.instance.id` (new in each process) and `process.pid`, which tell apart the processes
+      of one service on one host (`http.processes`); `OTEL_RESOURCE_ATTRIBUTES` and
+      `OTEL_SERVICE_NAME` override them.
     - Logs: lines on `stream` (stdout) at `console_level` in `log_format` (`auto`, `console`, `json`),
       blanking `secrets`.
 
@@ -98,11 +101,12 @@ def configure_telemetry(
 
 
 def service_resource(service_name: str, service_version: str, environment: str) -> Resource:
-    defaults = {
+    defaults: dict[str, str | int] = {
         SERVICE_NAME: service_name,
         SERVICE_VERSION: service_version,
         DEPLOYMENT_ENVIRONMENT_NAME: environment,
         SERVICE_INSTANCE_ID: str(uuid.uuid4()),
+        PROCESS_PID: os.getpid(),
     }
     return Resource.create(defaults).merge(OTELResourceDetector().detect())
 

@@ -4,6 +4,7 @@ from dependency_injector import containers, providers
 
 from adapters.telemetry.instrumentation import instrument_flask_app
 from adapters.telemetry.providers import Telemetry
+from domain.model.snowflake import WHOLE_NODE, SequenceShare
 from entrypoints.components import Authentication, Core, Ingestion, Messaging, Observability, Relaying, Storage
 
 
@@ -15,9 +16,10 @@ class ApiContainer(containers.DeclarativeContainer):
 
     config = providers.Configuration(strict=True)
     telemetry: providers.Dependency[Telemetry] = providers.Dependency(instance_of=Telemetry)
+    id_share: providers.Dependency[SequenceShare] = providers.Dependency(instance_of=SequenceShare, default=WHOLE_NODE)
 
     observability = providers.Container(Observability, telemetry=telemetry)
-    core = providers.Container(Core, config=config)
+    core = providers.Container(Core, config=config, share=id_share)
     storage = providers.Container(Storage, config=config.storage)
     messaging = providers.Container(Messaging, config=config.messaging)
     relaying = providers.Container(
@@ -33,8 +35,11 @@ class ApiContainer(containers.DeclarativeContainer):
     instrument_app = providers.Callable(instrument_flask_app, telemetry=observability.telemetry)
 
 
-def build_container(settings: providers.Configuration, telemetry: Telemetry) -> ApiContainer:
-    """The API's container on a copy of `settings`, reporting to the process's `telemetry`."""
-    container = ApiContainer(telemetry=telemetry)
+def build_container(
+    settings: providers.Configuration, telemetry: Telemetry, id_share: SequenceShare = WHOLE_NODE
+) -> ApiContainer:
+    """The API's container on a copy of `settings`, reporting to the process's `telemetry`, issuing
+    the IDs of `id_share` (all of its node's unless it is one of `http.processes`)."""
+    container = ApiContainer(telemetry=telemetry, id_share=id_share)
     container.config.from_dict(settings())
     return container

@@ -4,6 +4,7 @@ finish (bounded), and only then let the caller release what they depend on."""
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -18,12 +19,29 @@ log = logging.getLogger(__name__)
 class WaitressServer:
     name = "http server"
 
-    def __init__(self, app: Any, host: str, port: int, threads: int, limits: HttpLimits | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        host: str,
+        port: int,
+        threads: int,
+        limits: HttpLimits | None = None,
+        *,
+        listener: socket.socket | None = None,
+    ) -> None:
+        """Binds `host:port`, or serves `listener` when given (a socket bound by the supervising process
+        of `http.processes`, which `stop` closes in this process only)."""
         # waitress warns on every request that waits for a thread: under load, many lines a second
         # that say only "busy"; the request duration metric says it better.
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         self._server = waitress_shim.create(
-            app, host=host, port=port, threads=threads, ident="cruncan", limits=limits or HttpLimits()
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="cruncan",
+            limits=limits or HttpLimits(),
+            listener=listener,
         )
         self._loop = threading.Thread(target=waitress_shim.serve, args=(self._server,), name="http-loop", daemon=True)
         self._drained: bool | None = None

@@ -60,14 +60,24 @@ class HttpLimits:
     max_header_bytes: int = 65_536
 
 
-def create(app: Any, *, host: str, port: int, threads: int, ident: str, limits: HttpLimits) -> WaitressServer:
-    """A waitress server bound to `host:port` that enforces `limits` and answers its own errors
-    in JSON, not yet serving (`serve` runs its loop); raises `WaitressChanged` at once if this
-    waitress lacks what the shim uses."""
+def create(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    threads: int,
+    ident: str,
+    limits: HttpLimits,
+    listener: socket.socket | None = None,
+) -> WaitressServer:
+    """A waitress server bound to `host:port` (or accepting on `listener`, a socket already bound
+    and listening, which other processes may share) that enforces `limits` and answers its own
+    errors in JSON, not yet serving (`serve` runs its loop); raises `WaitressChanged` at once if
+    this waitress lacks what the shim uses."""
+    where: dict[str, Any] = {"sockets": [listener]} if listener is not None else {"host": host, "port": port}
     server = create_server(
         app,
-        host=host,
-        port=port,
+        **where,
         threads=threads,
         ident=ident,
         connection_limit=limits.connection_limit,

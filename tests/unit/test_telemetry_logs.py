@@ -1,6 +1,7 @@
 import io
 import json
 import logging
+import os
 
 import pytest
 from hypothesis import given
@@ -38,6 +39,7 @@ def test_console_lines_are_json_with_the_trace_and_span_of_the_current_span(reco
     assert inside["level"] == "INFO"
     assert inside["logger"] == "cruncan.test"
     assert inside["service.name"] == "cruncan-api"
+    assert inside["process.pid"] == os.getpid()
     assert inside["user_id"] == "user-1"
     assert "timestamp" in inside
     assert "trace_id" not in outside

@@ -67,6 +67,7 @@ def test_traces_metrics_and_logs_reach_an_otlp_receiver(otlp_receiver, started, 
     assert span.resource["service.version"] == "1.2.3"
     assert span.resource["deployment.environment.name"] == "test"
     assert span.resource["service.instance.id"]
+    assert span.resource["process.pid"] == os.getpid()
     [point] = otlp_receiver.wait_for(lambda: otlp_receiver.points("cruncan.test.calls"), what="the counter")
     assert (point.value, point.unit, point.attributes) == (3, "{call}", {"route": "/one"})
     assert point.resource["service.name"] == "cruncan-api"
