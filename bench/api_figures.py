@@ -2,8 +2,8 @@
 cruncan on Postgres + Kafka (Tansu; relay embedded; default settings) with telemetry off, on (every
 trace sampled, OTLP to a receiver that discards), and at 10% parent-based sampling, against the bare
 handler (`bench/baseline_app.py`: Flask on waitress, 16 threads, a psycopg2 pool minconn = maxconn, one
-INSERT); -c64 against -c16 for both; two bare processes on one socket; and the API's RSS after N and
-10 N requests.
+INSERT); -c64 against -c16 for both; two bare processes on one socket against `http.processes=2`
+(telemetry off); and the API's RSS after N and 10 N requests.
 
 Every server runs for the whole benchmark, on a database of its own. The variants take turns (the
 order reversed every other round, after an uncounted warm-up of each) and the median of the rounds
@@ -49,6 +49,7 @@ VARIANTS = (
     Variant("bare -c64", "bare", 64),
     Variant("telemetry off -c64", "off", 64),
     Variant("bare 2 processes -c16", "bare2", 16),
+    Variant("cruncan http.processes=2 -c16", "off2", 16),
 )
 
 
@@ -77,7 +78,7 @@ def main() -> None:
                 run = dataclasses.replace(run, cpu_s=server.cpu_s() - cpu_before)
                 runs.append(run)
                 print(
-                    f"round {round_number + 1} {variant.name:<24} {run.rps:7.0f} req/s  p50 {run.p50_ms:6.1f} ms"
+                    f"round {round_number + 1} {variant.name:<30} {run.rps:7.0f} req/s  p50 {run.p50_ms:6.1f} ms"
                     f"  p99 {run.p99_ms:6.1f} ms  CPU {run.cpu_ms_per_request:5.2f} ms/req  errors {run.errors}"
                     f"  load {run.load_average:.1f}",
                     flush=True,
@@ -100,11 +101,12 @@ def _start_servers(stack: ExitStack) -> dict[str, Served]:
     exporting = {"OTEL_SDK_DISABLED": "false", "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint}
     telemetry = {
         "off": {"OTEL_SDK_DISABLED": "true"},
+        "off2": {"OTEL_SDK_DISABLED": "true", "CRUNCAN_HTTP__PROCESSES": "2"},
         "on": exporting,
         "sampled": {**exporting, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
     }
     servers = {}
-    for name in ("bare", "bare2", "off", "on", "sampled"):
+    for name in ("bare", "bare2", "off", "off2", "on", "sampled"):
         dsn = stack.enter_context(temporary_database(f"bench_{name}"))
         migrate(dsn)
         if name.startswith("bare"):
@@ -125,7 +127,7 @@ def report(args: argparse.Namespace, runs: list[Run]) -> None:
         mine = sorted((run for run in runs if run.variant == variant.name), key=lambda run: run.rps)
         medians[variant.name] = median = mine[len(mine) // 2]
         print(
-            f"  {variant.name:<24} {median.rps:7.0f} req/s  p50 {statistics.median(r.p50_ms for r in mine):6.1f} ms"
+            f"  {variant.name:<30} {median.rps:7.0f} req/s  p50 {statistics.median(r.p50_ms for r in mine):6.1f} ms"
             f"  p99 {statistics.median(r.p99_ms for r in mine):6.1f} ms"
             f"  CPU {statistics.median(r.cpu_ms_per_request for r in mine):5.2f} ms/req"
             f"  errors {sum(r.errors for r in mine)}"
@@ -140,11 +142,20 @@ def report(args: argparse.Namespace, runs: list[Run]) -> None:
         ("cruncan -c64 / -c16 (telemetry off)", rps("telemetry off -c64") / rps("telemetry off -c16"), 0.9),
         ("bare -c64 / -c16", rps("bare -c64") / rps("bare -c16"), None),
         ("bare 2 processes / 1 process", rps("bare 2 processes -c16") / rps("bare -c16"), None),
+        (
+            "http.processes=2 / 1 (telemetry off)",
+            rps("cruncan http.processes=2 -c16") / rps("telemetry off -c16"),
+            None,
+        ),
+        (
+            "http.processes=2 / bare 2 processes",
+            rps("cruncan http.processes=2 -c16") / rps("bare 2 processes -c16"),
+            0.9,
+        ),
     ]
     for label, ratio, goal in lines:
         verdict = "" if goal is None else f"  [≥ {goal:.2f}: {'met' if ratio >= goal else 'NOT met'}]"
         print(f"  {label:<40} {ratio:5.2f}{verdict}")
-    print("  cruncan http.processes=2 / bare 2 processes: not measured (http.processes is not built yet)")
     print("\nCPU per request, bare / variant (what the throughput ratio would be if each had a core to itself)")
     cpu = {
         name: statistics.median(run.cpu_ms_per_request for run in runs if run.variant == name)
@@ -152,6 +163,14 @@ def report(args: argparse.Namespace, runs: list[Run]) -> None:
     }
     for name in list(cpu)[1:]:
         print(f"  {name:<40} {cpu['bare -c16'] / cpu[name]:5.2f}")
+    pair = {
+        name: statistics.median(run.cpu_ms_per_request for run in runs if run.variant == name)
+        for name in ("bare 2 processes -c16", "cruncan http.processes=2 -c16")
+    }
+    print(
+        f"  {'http.processes=2 (vs bare 2 processes)':<40}"
+        f" {pair['bare 2 processes -c16'] / pair['cruncan http.processes=2 -c16']:5.2f}"
+    )
 
 
 def rss(server: Served, first: int) -> None:
