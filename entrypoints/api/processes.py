@@ -172,8 +172,8 @@ class Supervisor:
                 [sys.executable, "-m", "entrypoints.cli", "api", "--log-level", self.log_level, FLAG, slot],
                 stdin=subprocess.PIPE,
                 pass_fds=(self.listener.fileno(), ready_write),
-                # Its own process group: a terminal's Ctrl-C reaches this process only, which stops them all.
-                process_group=0,
+                # Its own session: a terminal's Ctrl-C or hangup reaches this process only, which stops them all.
+                start_new_session=True,
             )
         finally:
             os.close(ready_write)

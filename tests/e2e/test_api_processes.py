@@ -158,14 +158,17 @@ def test_two_processes_serve_one_port_and_the_api_says_it_listens_once(cruncan: 
     assert api.terminate() == 0
 
 
-def test_sigterm_lets_every_process_finish_its_request_in_flight(cruncan: Cruncan, clean_postgres: str):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_sigint_lets_every_process_finish_its_request_in_flight(
+    cruncan: Cruncan, clean_postgres: str, stop: signal.Signals
+):
     api = cruncan("api", "--port", "0", env=on_postgres(clean_postgres, RELAY__EMBEDDED="false"))
     pids = set(serving(api).values())
     url = api.url()
     in_flight = [open_request(url, pid, pids) for pid in sorted(pids)]
 
-    api.process.send_signal(signal.SIGTERM)
-    eventually(lambda: refuses_connections(url), "every process to stop accepting once SIGTERM arrives")
+    api.process.send_signal(stop)
+    eventually(lambda: refuses_connections(url), f"every process to stop accepting once {stop.name} arrives")
     answers = [finish(client) for client in in_flight]
 
     assert [answer.status for answer in answers] == [201, 201]
