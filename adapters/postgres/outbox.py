@@ -23,6 +23,7 @@ CLAIM_OLDEST_OF_EACH_KEY = """
     ORDER BY id
     LIMIT %s
     FOR UPDATE SKIP LOCKED"""
+MARK_SENT = "UPDATE outbox SET sent_at = %s WHERE id = ANY(%s)"
 COUNT_SENT_BEFORE = "SELECT count(*) FROM outbox WHERE sent_at < %s"
 DELETE_SENT_BEFORE = """
     DELETE FROM outbox WHERE id IN (
@@ -54,7 +55,7 @@ class PeeweeOutbox(Outbox):
     def mark_sent(self, outbox_ids: Iterable[int], at: datetime) -> None:
         ids = list(outbox_ids)
         if ids:
-            self._transaction.defer(rendered(OutboxRow.update(sent_at=at).where(OutboxRow.id.in_(ids))))
+            self._transaction.defer((MARK_SENT, [at, ids]))
 
     def backlog(self) -> int:
         unsent = OutboxRow.select(fn.COUNT(SQL("*"))).where(OutboxRow.sent_at.is_null())
