@@ -156,3 +156,5 @@ def test_output_a_request_thread_is_sending_itself_does_not_wake_the_loop(
         asker.join(5)
 
         assert asked == [False, True], "held: nothing the loop could send; released: the loop sends it"
+        gate.open.set()
+        assert client.recv(4096).startswith(b"HTTP/1.1 200 OK\r\n")
