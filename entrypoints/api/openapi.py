@@ -21,6 +21,17 @@ def _error(description: str) -> dict[str, Any]:
 
 BEARER = "bearerAuth"
 
+# What the HTTP server (entrypoints/api/waitress_shim.py) answers itself, before any route is chosen, so
+# for every operation; an operation's own, more precise description of a status is kept.
+REFUSED_BY_THE_SERVER = {
+    "400": "A malformed request line, header, chunk or `Content-Length` (`bad_request`), or a `Transfer-Encoding`"
+    " other than `chunked` (`unsupported_transfer_encoding`).",
+    "408": "The body did not arrive within `http.body_timeout_s` of the headers (`request_timeout`).",
+    "413": "The body is larger than the configured limit (`http.max_body_bytes`, 1 MiB), counted after chunked"
+    " decoding (`body_too_large`).",
+    "431": "The request line and headers are larger than `http.max_header_bytes` (`request_header_fields_too_large`).",
+}
+
 
 @cache
 def openapi_document(authenticated: bool = False) -> dict[str, Any]:
@@ -38,6 +49,18 @@ def openapi_document(authenticated: bool = False) -> dict[str, Any]:
 
 
 def _document() -> dict[str, Any]:
+    document = _routes()
+    for item in document["paths"].values():
+        for operation in item.values():
+            responses = operation["responses"]
+            for status, description in REFUSED_BY_THE_SERVER.items():
+                responses.setdefault(status, _error(description))
+            operation["responses"] = dict(sorted(responses.items()))
+    return document
+
+
+def _routes() -> dict[str, Any]:
+    """The document as the application's routes answer, without what the HTTP server answers itself."""
     request_id = {
         "type": "string",
         "pattern": f"^[0-9]{{{DIGITS}}}$",
@@ -111,7 +134,8 @@ def _document() -> dict[str, Any]:
                         "400": _error(
                             "Malformed JSON (not UTF-8, `NaN`, an integer of over 4,300 digits, nesting too deep),"
                             " a key repeated in an object (`duplicate_key`), a body that breaks a rule (`field`"
-                            " names it), or an invalid `Idempotency-Key`."
+                            " names it), an invalid `Idempotency-Key`, or (from the HTTP server) malformed framing"
+                            " (`bad_request`)."
                         ),
                         "413": _error("The body is larger than the configured limit (`http.max_body_bytes`, 1 MiB)."),
                         "409": _error(

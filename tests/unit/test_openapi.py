@@ -12,6 +12,7 @@ from domain.model.errors import InvalidIdempotencyKey, InvalidRequest
 from domain.model.idempotency import validated_key
 from domain.model.request import OneRequest
 from entrypoints.api.openapi import openapi_document
+from entrypoints.api.waitress_shim import ERRORS
 
 BODY = {"user_id": "user-1", "prompt": "hello", "data": [{"key": "k", "value": "v"}]}
 
@@ -65,6 +66,27 @@ def test_every_documented_answer_matches_the_document(call, spec, method, path, 
 
     assert response.status_code == status
     spec.validate_response(request, WerkzeugOpenAPIResponse(response))
+
+
+def operations(document):
+    return [(f"{method.upper()} {path}", op) for path, item in document["paths"].items() for method, op in item.items()]
+
+
+@pytest.mark.parametrize("authenticated", [False, True])
+def test_every_operation_lists_what_the_http_server_answers_before_the_application(authenticated):
+    refused_by_the_server = {str(status) for _, status, _ in ERRORS}
+    document = openapi_document(authenticated=authenticated)
+
+    missing = {
+        name: sorted(refused_by_the_server - set(operation["responses"]))
+        for name, operation in operations(document)
+        if not refused_by_the_server <= set(operation["responses"])
+    }
+    assert not missing
+    for _, operation in operations(document):
+        for status in refused_by_the_server:
+            schema = operation["responses"][status]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/Error"}
 
 
 @pytest.mark.parametrize(
