@@ -24,12 +24,14 @@ BEARER = "bearerAuth"
 # What the HTTP server (entrypoints/api/waitress_shim.py) answers itself, before any route is chosen, so
 # for every operation; an operation's own, more precise description of a status is kept.
 REFUSED_BY_THE_SERVER = {
-    "400": "A malformed request line, header, chunk or `Content-Length` (`bad_request`), or a `Transfer-Encoding`"
-    " other than `chunked` (`unsupported_transfer_encoding`).",
+    "400": "A malformed request line, header, chunk or `Content-Length`, or a `Transfer-Encoding` whose last coding"
+    " is not `chunked` (`bad_request`).",
     "408": "The body did not arrive within `http.body_timeout_s` of the headers (`request_timeout`).",
     "413": "The body is larger than the configured limit (`http.max_body_bytes`, 1 MiB), counted after chunked"
     " decoding (`body_too_large`).",
     "431": "The request line and headers are larger than `http.max_header_bytes` (`request_header_fields_too_large`).",
+    "501": "A transfer coding before the last, `chunked`: the server decodes no other"
+    " (`unsupported_transfer_encoding`).",
 }
 
 

@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 from waitress.channel import HTTPChannel
-from waitress.parser import HTTPRequestParser
+from waitress.parser import HTTPRequestParser, ParsingError, TransferEncodingNotImplemented
 from waitress.server import create_server
 from waitress.task import ErrorTask
 from waitress.utilities import (
@@ -135,7 +135,9 @@ CLASS_ATTRIBUTES: dict[type, tuple[str, ...]] = {
         "error_task_class", "parser_class", "request", "will_close", "close_when_flushed",
         "total_outbufs_len", "readable", "writable", "received", "service", "handle_read", "handle_close",
     ),
-    HTTPRequestParser: ("completed", "headers_finished", "chunked", "content_length", "body_rcv", "error", "received"),
+    HTTPRequestParser: (
+        "completed", "headers_finished", "chunked", "content_length", "body_rcv", "error", "received", "parse_header",
+    ),
     ErrorTask: ("execute", "set_close_on_finish", "write", "status", "content_length"),
 }  # fmt: skip
 
@@ -202,16 +204,23 @@ class RequestTimeout(Error):  # type: ignore[misc]
     reason = "Request Timeout"
 
 
-# The JSON `error` for each error waitress raises itself; an unsupported Transfer-Encoding is a
-# malformed request here (400), as for every other framing the server cannot read.
+# The status and JSON `error` for each error waitress raises itself. A transfer coding the server lacks
+# (only chunked is decoded) is 501, as RFC 9112 6.1 asks; `BoundedParser` makes a request whose last coding
+# is not chunked, which cannot be framed, a 400 as 6.3 requires.
 ERRORS: tuple[tuple[type, int, str], ...] = (
     (RequestEntityTooLarge, 413, "body_too_large"),
     (RequestHeaderFieldsTooLarge, 431, "request_header_fields_too_large"),
-    (ServerNotImplemented, 400, "unsupported_transfer_encoding"),
+    (ServerNotImplemented, 501, "unsupported_transfer_encoding"),
     (RequestTimeout, 408, "request_timeout"),
     (BadRequest, 400, "bad_request"),
 )
-REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large", 431: "Request Header Fields Too Large"}
+REASONS = {
+    400: "Bad Request",
+    408: "Request Timeout",
+    413: "Content Too Large",
+    431: "Request Header Fields Too Large",
+    501: "Not Implemented",
+}
 
 
 def json_error(error: Any, max_body_bytes: int) -> tuple[str, bytes]:
@@ -244,7 +253,8 @@ class JsonErrorTask(ErrorTask):  # type: ignore[misc]
 
 class BoundedParser(HTTPRequestParser):  # type: ignore[misc]
     """waitress's parser, refusing a body over `max_body_bytes`, counted after chunked decoding:
-    at the headers for a Content-Length, as soon as the decoded chunks pass it otherwise."""
+    at the headers for a Content-Length, as soon as the decoded chunks pass it otherwise; and a
+    request whose last transfer coding is not chunked as malformed, not as unsupported."""
 
     error: Any
     completed: bool
@@ -265,10 +275,25 @@ class BoundedParser(HTTPRequestParser):  # type: ignore[misc]
             return len(data)
         return consumed
 
+    def parse_header(self, header_plus: bytes) -> None:
+        try:
+            super().parse_header(header_plus)
+        except TransferEncodingNotImplemented:
+            if transfer_codings(header_plus)[-1:] != [b"chunked"]:
+                raise ParsingError("chunked must be the last transfer coding of a request") from None
+            raise TransferEncodingNotImplemented("the server decodes no transfer coding but chunked") from None
+
     def _too_large(self) -> bool:
         if self.chunked:
             return self.body_rcv is not None and len(self.body_rcv) > self.max_body_bytes
         return bool(self.content_length > self.max_body_bytes)
+
+
+def transfer_codings(header_plus: bytes) -> list[bytes]:
+    """The transfer codings of a request's head (its `Transfer-Encoding` lines joined), in order, lower case."""
+    lines = (line.partition(b":") for line in header_plus.split(b"\r\n")[1:])
+    value = b",".join(value for name, _, value in lines if name.lower() == b"transfer-encoding")
+    return [coding.strip(b" \t").lower() for coding in value.split(b",") if coding.strip(b" \t")]
 
 
 class GuardedChannel(HTTPChannel):  # type: ignore[misc]

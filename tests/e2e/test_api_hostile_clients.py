@@ -158,16 +158,13 @@ REFUSED_BY_THE_SERVER = {
         "request_header_fields_too_large",
     ),
     "request line too long": (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 431, "request_header_fields_too_large"),
-    "unsupported Transfer-Encoding": (
-        POST_HEAD + b"Transfer-Encoding: gzip\r\n\r\n{}",
-        400,
+    "a transfer coding the server lacks": (
+        POST_HEAD + b"Transfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        501,
         "unsupported_transfer_encoding",
     ),
-    "chunked not last": (
-        POST_HEAD + b"Transfer-Encoding: chunked, gzip\r\n\r\n{}",
-        400,
-        "unsupported_transfer_encoding",
-    ),
+    "no chunked": (POST_HEAD + b"Transfer-Encoding: gzip\r\n\r\n{}", 400, "bad_request"),
+    "chunked not last": (POST_HEAD + b"Transfer-Encoding: chunked, gzip\r\n\r\n{}", 400, "bad_request"),
     "Content-Length over the limit": (
         POST_HEAD + b"Content-Length: %d\r\n\r\n" % (MAX_BODY + 1),
         413,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from waitress.adjustments import Adjustments
@@ -80,6 +81,34 @@ def test_a_length_over_the_limit_is_refused_from_the_headers_alone() -> None:
     assert json_error(parser.error, LIMIT)[0] == "413 Content Too Large"
 
 
+@pytest.mark.parametrize(
+    ("codings", "status"),
+    [
+        (b"gzip, chunked", "501 Not Implemented"),
+        (b"gzip\r\nTransfer-Encoding: chunked", "501 Not Implemented"),
+        (b"gzip", "400 Bad Request"),
+        (b"chunked, gzip", "400 Bad Request"),
+        (b"chunked\r\nTransfer-Encoding: gzip", "400 Bad Request"),
+    ],
+)
+def test_a_coding_the_server_lacks_is_not_implemented_but_a_last_coding_other_than_chunked_is_malformed(
+    codings: bytes, status: str
+) -> None:
+    """RFC 9112: 501 for a transfer coding the server does not understand (6.1), but 400 when chunked
+    is not the last coding of a request, as then its body cannot be framed at all (6.3)."""
+    parser = parse(HEAD + b"Transfer-Encoding: " + codings + b"\r\n\r\n2\r\n{}\r\n0\r\n\r\n", [])
+
+    assert parser.completed
+    assert json_error(parser.error, LIMIT)[0] == status
+
+
+def test_chunked_alone_is_decoded() -> None:
+    parser = parse(HEAD + b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", [])
+
+    assert parser.error is None
+    assert parser.get_body_stream().read() == b"{}"
+
+
 errors = st.sampled_from([BadRequest, RequestHeaderFieldsTooLarge, ServerNotImplemented, RequestTimeout, Error])
 
 
@@ -95,7 +124,7 @@ def test_every_error_waitress_raises_becomes_json_with_a_bounded_detail(kind: ty
         == {
             BadRequest: 400,
             RequestHeaderFieldsTooLarge: 431,
-            ServerNotImplemented: 400,
+            ServerNotImplemented: 501,
             RequestTimeout: 408,
             Error: 500,
         }[kind]
