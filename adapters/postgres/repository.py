@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.postgres.statements import PreparedInsert, rendered
+from adapters.postgres.statements import PreparedInsert, Statement, rendered
 from adapters.postgres.tables import RequestRow
 from adapters.postgres.transaction import Transaction
 from domain.model.redrive import RedriveSelection
@@ -73,6 +73,17 @@ DELETE_FINISHED_BEFORE = """
     )"""
 
 
+def select_newest(limit: int) -> Statement:
+    """`recent`'s query: read backwards through request_created_at, it stops at `limit` rows, sorting by
+    req_id only requests created at the same instant (tests/integration/test_postgres_query_plans.py)."""
+    newest = (
+        RequestRow.select(*_COLUMNS)
+        .order_by(RequestRow.created_at.desc(), RequestRow.req_id.desc())
+        .limit(max(limit, 0))
+    )
+    return rendered(newest)
+
+
 class PeeweeRequestRepository(RequestRepository):
     def __init__(self, transaction: Transaction) -> None:
         self._transaction = transaction
@@ -108,12 +119,7 @@ class PeeweeRequestRepository(RequestRepository):
         return self._transaction.execute(rendered(update))
 
     def recent(self, limit: int) -> list[StoredRequest]:
-        newest = (
-            RequestRow.select(*_COLUMNS)
-            .order_by(RequestRow.created_at.desc(), RequestRow.req_id.desc())
-            .limit(max(limit, 0))
-        )
-        return [_stored_request(row) for row in self._transaction.fetch(rendered(newest))]
+        return [_stored_request(row) for row in self._transaction.fetch(select_newest(limit))]
 
     def failed(self, selection: RedriveSelection, limit: int) -> list[StoredRequest]:
         rows = self._transaction.fetch((SELECT_FAILED, _selected(selection, limit)))
