@@ -47,6 +47,18 @@ PROCESS_COUNTS = ("http.processes",)
 AUTO = "auto"
 MAX_PROCESSES = MAX_SEQUENCE + 1
 """Processes on one host share its Snowflake node, and split each millisecond's sequence numbers."""
+C_INT_MAX = 2**31 - 1
+WHOLE_NUMBERS: dict[str, tuple[int, int]] = {
+    "grpc.keepalive_time_ms": (1, C_INT_MAX),
+    "grpc.keepalive_timeout_ms": (1, C_INT_MAX),
+    "grpc.max_pings_without_data": (0, C_INT_MAX),
+    "grpc.min_ping_interval_without_data_ms": (0, C_INT_MAX),
+    "grpc.max_ping_strikes": (0, C_INT_MAX),
+    "grpc.max_connection_idle_ms": (0, C_INT_MAX),
+    "grpc.max_connection_age_ms": (0, C_INT_MAX),
+    "grpc.max_connection_age_grace_ms": (0, C_INT_MAX),
+}
+"""Settings that take a whole number, with the least and the most each takes (gRPC's options are C ints)."""
 # Each dependency is retried in one place, by a `retry: {base_s, max_s, attempts}` section; the
 # fewest and most attempts (0: until it succeeds; None: no most) each section allows.
 RETRIES: dict[str, tuple[int, int | None]] = {
@@ -98,6 +110,8 @@ def load_settings(
         _check_retry(key, setting(config, key), attempts)
     for key in PROCESS_COUNTS:
         config.set(key, process_count(key, setting(config, key), usable_cpus))
+    for key, bounds in WHOLE_NUMBERS.items():
+        _check_whole_number(key, setting(config, key), bounds)
     return config
 
 
@@ -116,6 +130,12 @@ def process_count(key: str, value: object, cpus: Callable[[], int]) -> int:
     raise SettingsError(
         f"setting {key} is {value!r}; expected a whole number from 1 to {MAX_PROCESSES}, or {AUTO} (one per usable CPU)"
     )
+
+
+def _check_whole_number(key: str, value: object, bounds: tuple[int, int]) -> None:
+    least, most = bounds
+    if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= most:
+        raise SettingsError(f"setting {key} is {value!r}; expected a whole number from {least} to {most}")
 
 
 def _check_retry(key: str, section: object, attempts: tuple[int, int | None]) -> None:

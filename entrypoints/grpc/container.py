@@ -6,7 +6,7 @@ from adapters.telemetry.instrumentation import grpc_server_interceptors
 from adapters.telemetry.providers import Telemetry
 from entrypoints.components import Authentication, Core, Ingestion, Messaging, Observability, Relaying, Storage
 from entrypoints.grpc.auth import current_subject, with_authentication
-from entrypoints.grpc.server import GrpcServer
+from entrypoints.grpc.server import ConnectionLimits, GrpcServer
 from entrypoints.grpc.service import InFlight, OneService
 
 
@@ -51,6 +51,18 @@ class GrpcContainer(containers.DeclarativeContainer):
         port=config.grpc.port,
         threads=config.grpc.threads,
         max_message_bytes=config.grpc.max_message_bytes,
+        connections=providers.Factory(
+            ConnectionLimits,
+            keepalive_time_ms=config.grpc.keepalive_time_ms,
+            keepalive_timeout_ms=config.grpc.keepalive_timeout_ms,
+            keepalive_permit_without_calls=config.grpc.keepalive_permit_without_calls,
+            max_pings_without_data=config.grpc.max_pings_without_data,
+            min_ping_interval_without_data_ms=config.grpc.min_ping_interval_without_data_ms,
+            max_ping_strikes=config.grpc.max_ping_strikes,
+            max_connection_idle_ms=config.grpc.max_connection_idle_ms,
+            max_connection_age_ms=config.grpc.max_connection_age_ms,
+            max_connection_age_grace_ms=config.grpc.max_connection_age_grace_ms,
+        ),
         interceptors=interceptors,
         probes=probes,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -47,6 +48,43 @@ def _passes(probe: Probe) -> bool:
     return True
 
 
+NEVER = 2**31 - 1
+"""What gRPC reads as no limit for a connection's idle time and age."""
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """How long the server keeps a client's connection: it pings a quiet one and drops it when the ping
+    goes unanswered, sends away a client that pings too often, and closes a connection idle, or old
+    (0: never), so that clients reconnect. The settings `grpc.*` of the same names say more."""
+
+    keepalive_time_ms: int
+    keepalive_timeout_ms: int
+    keepalive_permit_without_calls: bool
+    max_pings_without_data: int
+    min_ping_interval_without_data_ms: int
+    max_ping_strikes: int
+    max_connection_idle_ms: int
+    max_connection_age_ms: int
+    max_connection_age_grace_ms: int
+
+    def options(self) -> list[tuple[str, int]]:
+        return [
+            ("grpc.keepalive_time_ms", self.keepalive_time_ms),
+            ("grpc.keepalive_timeout_ms", self.keepalive_timeout_ms),
+            # gRPC 1.85 drops a peer that leaves a keepalive ping unanswered after this one (60 s by
+            # default), not after keepalive_timeout_ms: tests/component/test_grpc_connections.py.
+            ("grpc.http2.ping_timeout_ms", self.keepalive_timeout_ms),
+            ("grpc.keepalive_permit_without_calls", int(self.keepalive_permit_without_calls)),
+            ("grpc.http2.max_pings_without_data", self.max_pings_without_data),
+            ("grpc.http2.min_ping_interval_without_data_ms", self.min_ping_interval_without_data_ms),
+            ("grpc.http2.max_ping_strikes", self.max_ping_strikes),
+            ("grpc.max_connection_idle_ms", self.max_connection_idle_ms or NEVER),
+            ("grpc.max_connection_age_ms", self.max_connection_age_ms or NEVER),
+            ("grpc.max_connection_age_grace_ms", self.max_connection_age_grace_ms),
+        ]
+
+
 class GrpcServer:
     name = "grpc server"
 
@@ -58,6 +96,7 @@ class GrpcServer:
         port: int,
         threads: int,
         max_message_bytes: int,
+        connections: ConnectionLimits,
         interceptors: Sequence[grpc.ServerInterceptor] = (),
         probes: Sequence[Probe] = (),
     ) -> None:
@@ -70,6 +109,7 @@ class GrpcServer:
                 ("grpc.max_receive_message_length", max_message_bytes),
                 ("grpc.max_send_message_length", max_message_bytes),
                 ("grpc.so_reuseport", 0),
+                *connections.options(),
             ],
         )
         self.health = ReadinessHealth(probes)

@@ -256,3 +256,39 @@ def test_usable_cpus_follow_a_container_cpu_quota(tmp_path):
     cpu_max.write_text("garbage\n")
     assert usable_cpus(cpu_max) == affinity
     assert usable_cpus(tmp_path / "absent") == affinity
+
+
+def test_every_grpc_connection_limit_has_a_default_and_is_overridden_like_any_other():
+    config = load_settings(
+        environ={"CRUNCAN_GRPC__MAX_CONNECTION_AGE_MS": "60000"}, overrides=["grpc.max_ping_strikes=0"]
+    )
+
+    assert config.grpc.keepalive_time_ms() == 30_000
+    assert config.grpc.keepalive_permit_without_calls() is True
+    assert config.grpc.max_connection_age_ms() == 60_000
+    assert config.grpc.max_ping_strikes() == 0
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ("keepalive_time_ms: 0", "setting grpc.keepalive_time_ms is 0; expected a whole number from 1 to 2147483647"),
+        ("keepalive_timeout_ms: 1.5", "setting grpc.keepalive_timeout_ms is 1.5; expected a whole number from 1"),
+        ("max_ping_strikes: -1", "setting grpc.max_ping_strikes is -1; expected a whole number from 0"),
+        ("max_connection_age_ms: 2147483648", "setting grpc.max_connection_age_ms is 2147483648; expected a whole"),
+        ("max_connection_idle_ms: true", "setting grpc.max_connection_idle_ms is True; expected a whole number"),
+        ("max_connection_age_grace_ms: soon", "setting grpc.max_connection_age_grace_ms is 'soon'; expected a whole"),
+    ],
+)
+def test_a_grpc_connection_limit_outside_what_grpc_takes_stops_start_up_naming_it(tmp_path, written, message):
+    key = written.partition(":")[0]
+    custom = tmp_path / "custom.yaml"
+    custom.write_text(re.sub(rf"(?m)^  {key}: .*$", f"  {written}", DEFAULTS.read_text()))
+
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        load_settings(custom, environ={})
+
+
+def test_a_negative_grpc_connection_limit_from_a_flag_is_refused():
+    with pytest.raises(SettingsError, match=re.escape("setting grpc.max_pings_without_data is -2")):
+        load_settings(environ={}, overrides=["grpc.max_pings_without_data=-2"])
