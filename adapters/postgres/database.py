@@ -9,6 +9,8 @@ import psycopg2
 from playhouse.pool import PooledPostgresqlDatabase
 from psycopg2.extensions import parse_dsn
 
+from adapters.postgres.pool import PostgresPool
+
 APPLICATION_NAME = "cruncan"
 
 
@@ -22,7 +24,7 @@ def connect_database(
     """peewee's pool of autocommit psycopg2 connections for `dsn`, one per thread that asks.
 
     It opens no connection until one is needed, so a service can start (and answer 503) while
-    Postgres is down; it checks an idle connection with a round trip before lending it again.
+    Postgres is down; it lends an idle connection again without a round trip (`PostgresPool`).
     `connect_timeout_s` bounds both opening a connection and waiting for a busy pool to free one.
     """
     if pool_size < 1 or connect_timeout_s <= 0:
@@ -34,7 +36,7 @@ def connect_database(
     if not parameters.get("dbname"):
         raise ValueError(f"the postgres DSN must name a database: {_redacted(parameters)}")
     options = f"-c statement_timeout={statement_timeout_ms} -c TimeZone=UTC"
-    return PooledPostgresqlDatabase(
+    return PostgresPool(
         parameters["dbname"],
         dsn=dsn,
         max_connections=pool_size,

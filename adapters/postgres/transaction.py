@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import psycopg2.extensions
 from playhouse.pool import PooledPostgresqlDatabase
 
 from adapters.postgres.errors import translated_errors
+from adapters.postgres.pool import on_borrowed
 from adapters.postgres.statements import Statement
 from domain.model.errors import StoreUnavailable
+
+T = TypeVar("T")
 
 
 class Transaction(Protocol):
@@ -39,12 +43,15 @@ class LazyTransaction(Transaction):
 
     The connection is borrowed at the first statement and `atomic()` begins at the first write or
     locking read, so a read alone runs without BEGIN and COMMIT (under READ COMMITTED it sees the
-    same rows). One thread, one open transaction: peewee binds the connection to the thread.
+    same rows). The first statement on a borrowed connection goes through `on_borrowed`, which
+    replaces a connection the server closed while it was idle. One thread, one open transaction:
+    peewee binds the connection to the thread.
     """
 
     def __init__(self, database: PooledPostgresqlDatabase) -> None:
         self._database = database
         self._connected = False
+        self._proven = False  # a statement has gone through on the borrowed connection
         self._atomic: ExitStack | None = None
 
     def defer(self, statement: Statement) -> None:
@@ -78,12 +85,13 @@ class LazyTransaction(Transaction):
             self._database.close()
 
     def _begin(self) -> None:
-        self._connect()
         if self._atomic is None:
-            atomic = ExitStack()
-            with translated_errors():
-                atomic.enter_context(self._database.atomic())
-            self._atomic = atomic
+            self._atomic = self._on_connection(self._enter_atomic)
+
+    def _enter_atomic(self) -> ExitStack:
+        atomic = ExitStack()
+        atomic.enter_context(self._database.atomic())
+        return atomic
 
     def _end(self, *, keep: bool) -> None:
         atomic, self._atomic = self._atomic, None
@@ -96,11 +104,19 @@ class LazyTransaction(Transaction):
                 atomic.__exit__(_Discarded, _Discarded(), None)
 
     def _send(self, statement: Statement) -> psycopg2.extensions.cursor:
-        self._connect()
         sql, parameters = statement
-        with translated_errors():
-            cursor: psycopg2.extensions.cursor = self._database.execute_sql(sql, parameters)
-            return cursor
+        cursor: psycopg2.extensions.cursor = self._on_connection(lambda: self._database.execute_sql(sql, parameters))
+        return cursor
+
+    def _on_connection(self, call: Callable[[], T]) -> T:
+        """`call()` on the connection this transaction holds, borrowing one first if need be."""
+        self._connect()
+        if self._proven:
+            with translated_errors():
+                return call()
+        result = on_borrowed(self._database, call)
+        self._proven = True
+        return result
 
     def _connect(self) -> None:
         if self._connected:
@@ -110,3 +126,4 @@ class LazyTransaction(Transaction):
         with translated_errors():
             self._database.connect()
         self._connected = True
+        self._proven = False

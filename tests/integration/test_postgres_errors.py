@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -152,12 +153,45 @@ def test_a_connection_the_server_dropped_while_lent_fails_once_and_is_not_lent_a
     close_database(database)
 
 
-def test_an_idle_connection_is_checked_and_replaced_before_it_is_lent(clean_postgres: str) -> None:
+def test_an_idle_connection_the_server_closed_is_replaced_at_its_first_statement(clean_postgres: str) -> None:
     database = pool(clean_postgres, pool_size=1)
     ingest(PeeweeUnitOfWork(database), "r1")
     terminate(server_connections(clean_postgres, APPLICATION_NAME))
 
     ingest(PeeweeUnitOfWork(database), "r2")
+    terminate(server_connections(clean_postgres, APPLICATION_NAME))
+    with PeeweeUnitOfWork(database) as uow:
+        assert uow.requests.get("r2") is not None
+    close_database(database)
+
+
+def test_after_a_server_restart_every_idle_connection_is_replaced_at_once(clean_postgres: str) -> None:
+    database = pool(clean_postgres, pool_size=3)
+    held = threading.Barrier(3)
+
+    def hold_a_connection() -> None:
+        with PeeweeUnitOfWork(database) as uow:
+            uow.requests.get("r0")
+            held.wait(timeout=10)
+
+    with ThreadPoolExecutor(3) as threads:
+        for future in [threads.submit(hold_a_connection) for _ in range(3)]:
+            future.result(timeout=30)
+    assert len(server_connections(clean_postgres, APPLICATION_NAME)) == 3
+    terminate(server_connections(clean_postgres, APPLICATION_NAME))
+
+    ingest(PeeweeUnitOfWork(database), "r1")
+    PostgresProbe(database).check()
+    assert len(server_connections(clean_postgres, APPLICATION_NAME)) == 1
+    close_database(database)
+
+
+def test_the_probe_replaces_an_idle_connection_the_server_closed(clean_postgres: str) -> None:
+    database = pool(clean_postgres, pool_size=1)
+    PostgresProbe(database).check()
+    terminate(server_connections(clean_postgres, APPLICATION_NAME))
+
+    PostgresProbe(database).check()
     close_database(database)
 
 

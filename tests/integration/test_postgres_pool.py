@@ -12,7 +12,7 @@ from adapters.postgres.database import APPLICATION_NAME, close_database, connect
 from adapters.postgres.unit_of_work import PeeweeUnitOfWork
 from domain.model.message import OutboxMessage
 from domain.model.request import OneRequest, RequestStatus, StoredRequest
-from harness.postgres import server_connections
+from harness.postgres import query, server_connections
 
 pytestmark = pytest.mark.postgres
 
@@ -84,6 +84,25 @@ def test_a_second_unit_of_work_on_one_thread_is_refused_while_the_first_holds_th
         with pytest.raises(RuntimeError, match="one unit of work at a time"), PeeweeUnitOfWork(database) as second:
             second.outbox.backlog()
         assert first.outbox.backlog() == 0
+    close_database(database)
+
+
+def test_an_idle_connection_is_lent_again_without_a_round_trip(clean_postgres: str) -> None:
+    """peewee's own pool sends `SELECT 1` before lending an idle connection; `PostgresPool` does not
+    (this fails if a peewee upgrade stops asking `PostgresPool._is_closed`)."""
+    database = pool(clean_postgres, pool_size=1)
+    assert backlog(database) == 0
+
+    for _ in range(3):
+        with database.connection_context():
+            pass
+
+    [(last_statement,)] = query(
+        clean_postgres,
+        "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+        APPLICATION_NAME,
+    )
+    assert "outbox" in last_statement, f"the server last ran {last_statement!r}, not the backlog's count"
     close_database(database)
 
 
