@@ -32,6 +32,11 @@ _COLUMNS = (
     RequestRow.redrive_count,
     RequestRow.last_redriven_at,
 )
+# Moves the listed requests whose status is one of the given ones; one text for any number of them, so that
+# recording each forwarding's outcome does not have peewee render an UPDATE (~0.1 ms, 4% of the worker's CPU).
+RECORD_STATUS = (
+    "UPDATE request SET status = %s, updated_at = %s, failure_reason = %s WHERE req_id = ANY(%s) AND status = ANY(%s)"
+)
 # The failed requests a selection matches (a NULL criterion takes all), those that failed first first.
 SELECT_FAILED = """
     SELECT req_id, req, status, created_at, updated_at, failure_reason, submitted_by, redrive_count, last_redriven_at
@@ -112,11 +117,8 @@ class PeeweeRequestRepository(RequestRepository):
         ids = list(request_ids)
         if not ids or not status.predecessors:
             return 0
-        update = RequestRow.update(status=status.value, updated_at=at, failure_reason=reason).where(
-            RequestRow.req_id.in_(ids),
-            RequestRow.status.in_(sorted(predecessor.value for predecessor in status.predecessors)),
-        )
-        return self._transaction.execute(rendered(update))
+        predecessors = sorted(predecessor.value for predecessor in status.predecessors)
+        return self._transaction.execute((RECORD_STATUS, [status.value, at, reason, ids, predecessors]))
 
     def recent(self, limit: int) -> list[StoredRequest]:
         return [_stored_request(row) for row in self._transaction.fetch(select_newest(limit))]
