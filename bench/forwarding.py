@@ -275,7 +275,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000, help="messages per run (a quarter at 20 ms)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="one round, 500 messages, RSS after 2,000 and 20,000")
-    parser.add_argument("--latencies", default="0,20", help="the third party's answering times, in ms")
+    parser.add_argument("--latencies", default="0,20", help="the third party's answering times, in ms ('': none)")
     parser.add_argument("--forwarders", help="comma-separated, e.g. 'cruncan 8,bare' (default: 1, the default, bare)")
     parser.add_argument("--hops", action="store_true", help="keep the worker's spans; print where its time goes")
     parser.add_argument(
@@ -297,7 +297,7 @@ def main() -> None:
     sink = NullOtlpSink(keep_traces=args.hops)
     with real_stack() as stack, sink.running():
         env = {**stack, "OTEL_SDK_DISABLED": "false", "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint}
-        for latency_ms in (float(latency) for latency in args.latencies.split(",")):
+        for latency_ms in (float(latency) for latency in args.latencies.split(",") if latency):
             runs: list[Run] = []
             with stand_in(client_secret, args.stand_in_threads, latency_ms) as url:
                 for round_number in range(args.rounds):
