@@ -56,7 +56,7 @@ from harness.postgres import query
 CLIENT_ID = "cruncan"
 ASSIGNED = re.compile(r"assigned .*\[\d+\]|^assigned$")
 PARTITIONS = 3
-TANSU_FETCH_WAIT_MAX_MS = 100  # what the README says to set against Tansu
+TANSU_FETCH_WAIT_MAX_MS = 10  # what the README says to set against Tansu
 BODY = {"user_id": "bench", "prompt": "forward me", "data": [{"key": "k", "value": "v"}]}
 PUBLISH_BATCH = 1000
 INSERT_REQUESTS = "INSERT INTO request (req_id, user_id, created_at, updated_at, req, status) VALUES %s"

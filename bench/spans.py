@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanMessage
 
+MESSAGE_KEY = "messaging.kafka.message.key"
+
 
 @dataclass(frozen=True)
 class TimedSpan:
@@ -22,6 +24,8 @@ class TimedSpan:
     kind: str
     start_ns: int
     end_ns: int
+    key: str = ""
+    """The message key (`messaging.kafka.message.key`), on messaging spans: the request ID."""
 
     @property
     def ms(self) -> float:
@@ -48,6 +52,7 @@ def decoded(payloads: Iterable[bytes]) -> list[TimedSpan]:
                             kind=SpanMessage.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_").lower(),
                             start_ns=span.start_time_unix_nano,
                             end_ns=span.end_time_unix_nano,
+                            key=next((a.value.string_value for a in span.attributes if a.key == MESSAGE_KEY), ""),
                         )
                     )
     return spans
