@@ -3,7 +3,7 @@
 the Python work that limits throughput). Writes the collapsed stacks (`--format raw`, readable by
 speedscope or flamegraph.pl) and prints the functions with the largest inclusive and self shares.
 
-    python -m bench.profile_api --telemetry off|on [--seconds 20] [--native] [--out DIR]
+    python -m bench.profile_api --telemetry off|on|sampled [--seconds 20] [--native] [--out DIR]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from harness.tansu import start_tansu
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--telemetry", choices=["off", "on"], required=True)
+    parser.add_argument("--telemetry", choices=["off", "on", "sampled"], required=True)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--native", action="store_true", help="include C frames (py-spy --native)")
     parser.add_argument("--waits", action="store_true", help="every thread, idle or not (py-spy --idle), not --gil")
@@ -57,6 +57,8 @@ def main() -> None:
             "OTEL_SDK_DISABLED": "true" if args.telemetry == "off" else "false",
             "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
         }
+        if args.telemetry == "sampled":
+            env |= {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
         server = stack.enter_context(serve("profiled api", ["-m", "entrypoints.cli", "api", "--port", "0"], env))
         wrk("warm-up", f"{server.url}/one", seconds=3)
         command = [py_spy, "record", "--idle" if args.waits else "--gil", "--rate", "250", "--format", "raw"]
