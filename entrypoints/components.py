@@ -36,7 +36,7 @@ from adapters.telemetry.metered import MeteredIngest, MeteredPublisher, outbox_b
 from adapters.telemetry.metrics import Metrics
 from adapters.telemetry.providers import Telemetry
 from adapters.telemetry.setup import configure_telemetry
-from adapters.telemetry.tracing import traced_unit_of_work
+from adapters.telemetry.tracing import database_attributes, traced_unit_of_work
 from domain.model.retry import RetryPolicy
 from domain.model.snowflake import WHOLE_NODE, SequenceShare, node_from_ipv4
 from domain.services.snowflake import SnowflakeIdGenerator
@@ -122,6 +122,10 @@ class Storage(containers.DeclarativeContainer):
         config.backend, memory=providers.Object("memory"), postgres=providers.Object("postgresql")
     )
     dsn = providers.Callable(postgres_dsn, config.postgres.dsn, config.postgres.password)
+    # Where the database is, on the spans of its port calls.
+    db_attributes = providers.Selector(
+        config.backend, memory=providers.Object({}), postgres=providers.Callable(database_attributes, dsn)
+    )
     migrate = providers.Callable(migrate, dsn=dsn)
     schema_status = providers.Callable(schema_status, dsn=dsn)
     rollback_last = providers.Callable(rollback_last, dsn=dsn)
@@ -290,7 +294,11 @@ class Ingestion(containers.DeclarativeContainer):
     observability = providers.DependenciesContainer()
 
     traced_unit_of_work = providers.Singleton(
-        traced_unit_of_work, storage.unit_of_work.provider, observability.telemetry, db_system=storage.db_system
+        traced_unit_of_work,
+        storage.unit_of_work.provider,
+        observability.telemetry,
+        db_system=storage.db_system,
+        db_attributes=storage.db_attributes,
     )
     ingest = providers.Singleton(
         MeteredIngest,

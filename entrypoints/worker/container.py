@@ -35,7 +35,11 @@ class WorkerContainer(containers.DeclarativeContainer):
     messaging = providers.Container(Messaging, config=config.messaging)
 
     traced_unit_of_work = providers.Singleton(
-        traced_unit_of_work, storage.unit_of_work.provider, observability.telemetry, db_system=storage.db_system
+        traced_unit_of_work,
+        storage.unit_of_work.provider,
+        observability.telemetry,
+        db_system=storage.db_system,
+        db_attributes=storage.db_attributes,
     )
     token_client = providers.Singleton(
         MeteredTokenClient,

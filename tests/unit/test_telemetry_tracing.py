@@ -1,15 +1,15 @@
 from datetime import timedelta
 
 import pytest
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, set_span_in_context
 
 from adapters.memory.broker import InMemoryPublisher
 from adapters.memory.clock import ManualClock
 from adapters.memory.store import InMemoryUnitOfWork
 from adapters.telemetry.messaging import TracingPublisher, process_span
-from adapters.telemetry.providers import Telemetry
-from adapters.telemetry.tracing import TracingUnitOfWork, traced_unit_of_work
-from domain.model.errors import InvalidRequest
+from adapters.telemetry.providers import Telemetry, w3c_propagator
+from adapters.telemetry.tracing import DatabaseCalls, TracingUnitOfWork, database_attributes, traced_unit_of_work
+from domain.model.errors import InvalidRequest, RequestNotFound
 from domain.model.request import RequestStatus
 from domain.services.snowflake import SnowflakeIdGenerator
 from domain.usecases.ingest import IngestRequest
@@ -32,6 +32,12 @@ def ingest(traced_uow, clock):
     return IngestRequest(traced_uow, SnowflakeIdGenerator(clock, node=1), clock)
 
 
+@pytest.fixture
+def in_a_request(memory_telemetry):
+    """A SERVER span, current in the block, as a request's: port calls make spans only inside one."""
+    return lambda: memory_telemetry.telemetry.tracer("test").start_as_current_span("POST /one", kind=SpanKind.SERVER)
+
+
 def traceparent_ids(headers) -> tuple[str, str]:
     version, trace_id, span_id, flags = headers["traceparent"].split("-")
     assert version == "00"
@@ -44,9 +50,8 @@ def relay(store, broker, clock, telemetry: Telemetry, inner: Publisher | None = 
     return RelayOutbox(lambda: InMemoryUnitOfWork(store), publisher, clock)
 
 
-def test_each_port_call_of_a_use_case_is_a_span_under_the_current_one(ingest, memory_telemetry):
-    tracer = memory_telemetry.telemetry.tracer("test")
-    with tracer.start_as_current_span("POST /one", kind=SpanKind.SERVER) as server:
+def test_each_port_call_of_a_use_case_is_a_client_span_under_the_current_one(ingest, in_a_request, memory_telemetry):
+    with in_a_request() as server:
         request_id = ingest(BODY)
 
     names = [span.name for span in memory_telemetry.finished() if span.name != "POST /one"]
@@ -56,7 +61,7 @@ def test_each_port_call_of_a_use_case_is_a_span_under_the_current_one(ingest, me
     add = memory_telemetry.span("RequestRepository.add")
     assert add.parent is not None
     assert add.parent.span_id == server.get_span_context().span_id
-    assert add.kind is SpanKind.INTERNAL
+    assert add.kind is SpanKind.CLIENT
     assert dict(add.attributes or {}) == {
         "db.system.name": "other_sql",
         "db.operation.name": "INSERT",
@@ -67,11 +72,14 @@ def test_each_port_call_of_a_use_case_is_a_span_under_the_current_one(ingest, me
     assert memory_telemetry.span("UnitOfWork.commit").attributes["db.operation.name"] == "COMMIT"
 
 
-def test_an_idempotent_ingestion_traces_the_key_store_without_the_key(ingest, traced_uow, clock, memory_telemetry):
-    request_id = ingest(BODY, "secret-ish-key")
-    assert ingest(BODY, "secret-ish-key") == request_id
-    with traced_uow() as uow:
-        assert uow.idempotency_keys.purge_expired(clock.now() + timedelta(days=2)) == 1
+def test_an_idempotent_ingestion_traces_the_key_store_without_the_key(
+    ingest, traced_uow, clock, in_a_request, memory_telemetry
+):
+    with in_a_request():
+        request_id = ingest(BODY, "secret-ish-key")
+        assert ingest(BODY, "secret-ish-key") == request_id
+        with traced_uow() as uow:
+            assert uow.idempotency_keys.purge_expired(clock.now() + timedelta(days=2)) == 1
 
     first_claim, replay_claim = memory_telemetry.finished("IdempotencyKeys.claim")
     assert first_claim.attributes["db.response.returned_rows"] == 0
@@ -82,12 +90,13 @@ def test_an_idempotent_ingestion_traces_the_key_store_without_the_key(ingest, tr
         assert "secret-ish-key" not in str(dict(span.attributes or {}))
 
 
-def test_reads_record_how_many_rows_they_returned(traced_uow, ingest, memory_telemetry):
-    request_id = ingest(BODY)
-    GetRequest(traced_uow)(request_id)
-    with traced_uow() as uow:
-        assert uow.requests.get("00000000000000000000") is None
-        uow.requests.record_status([request_id], RequestStatus.FAILED, ManualClock().now(), "gone")
+def test_reads_record_how_many_rows_they_returned(traced_uow, ingest, in_a_request, memory_telemetry):
+    with in_a_request():
+        request_id = ingest(BODY)
+        GetRequest(traced_uow)(request_id)
+        with traced_uow() as uow:
+            assert uow.requests.get("00000000000000000000") is None
+            uow.requests.record_status([request_id], RequestStatus.FAILED, ManualClock().now(), "gone")
 
     found, missing = memory_telemetry.finished("RequestRepository.get")
     assert found.attributes["db.response.returned_rows"] == 1
@@ -97,28 +106,97 @@ def test_reads_record_how_many_rows_they_returned(traced_uow, ingest, memory_tel
     assert status.attributes["db.operation.name"] == "UPDATE"
 
 
-def test_a_failing_port_call_ends_its_span_in_error_and_lets_the_error_through(store, memory_telemetry):
-    uow = TracingUnitOfWork(InMemoryUnitOfWork(store), memory_telemetry.telemetry, db_system="postgresql")
+def test_a_failing_port_call_ends_its_span_in_error_and_lets_the_error_through(store, in_a_request, memory_telemetry):
+    telemetry = memory_telemetry.telemetry
+    uow = TracingUnitOfWork(
+        InMemoryUnitOfWork(store), DatabaseCalls(telemetry, db_system="postgresql"), w3c_propagator()
+    )
     clock = ManualClock()
-    request_id = IngestRequest(lambda: uow, SnowflakeIdGenerator(clock, node=1), clock)(BODY)
-    stored = store.requests[request_id]
-
-    with uow:
-        uow.requests.add(stored)
-        with pytest.raises(Exception, match="already exists") as raised:
-            uow.commit()
+    with in_a_request():
+        request_id = IngestRequest(lambda: uow, SnowflakeIdGenerator(clock, node=1), clock)(BODY)
+        stored = store.requests[request_id]
+        with uow:
+            uow.requests.add(stored)
+            with pytest.raises(Exception, match="already exists") as raised:
+                uow.commit()
 
     [_, failed] = memory_telemetry.finished("UnitOfWork.commit")
     assert failed.status.status_code is StatusCode.ERROR
+    assert failed.status.description == f"{type(raised.value).__name__}: {raised.value}"
+    [commits_failed] = [
+        point
+        for point in memory_telemetry.points("db.client.operation.duration")
+        if point.attributes["db.operation.name"] == "COMMIT" and "error.type" in point.attributes
+    ]
+    assert (commits_failed.count, commits_failed.attributes["error.type"]) == (1, type(raised.value).__qualname__)
     assert failed.attributes["error.type"] == type(raised.value).__qualname__
     assert [event.name for event in failed.events] == ["exception"]
 
 
-def test_invalid_requests_make_no_storage_spans(ingest, memory_telemetry):
-    with pytest.raises(InvalidRequest):
+def test_invalid_requests_make_no_storage_spans(ingest, in_a_request, memory_telemetry):
+    with in_a_request(), pytest.raises(InvalidRequest):
         ingest({"user_id": ""})
 
+    assert [span.name for span in memory_telemetry.finished()] == ["POST /one"]
+
+
+def test_port_calls_outside_a_request_or_in_one_not_sampled_make_no_spans_and_still_carry_the_context(
+    store, clock, memory_telemetry
+):
+    telemetry = memory_telemetry.telemetry
+    ingest = IngestRequest(
+        traced_unit_of_work(lambda: InMemoryUnitOfWork(store), telemetry, db_system="postgresql"),
+        SnowflakeIdGenerator(clock, node=1),
+        clock,
+    )
+    ingest(BODY)
+    unsampled = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, is_remote=True)
+    with telemetry.tracer("test").start_as_current_span("POST /one", set_span_in_context(NonRecordingSpan(unsampled))):
+        ingest(BODY)
+
     assert memory_telemetry.finished() == []
+    outside, not_sampled = (message.headers for message in store.outbox.values())
+    assert "traceparent" not in outside
+    assert not_sampled["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+    assert not_sampled["traceparent"].endswith("-00"), "not sampled: the relay and the worker record nothing either"
+
+
+def test_every_port_call_is_measured_in_a_request_or_not(store, clock, in_a_request, memory_telemetry):
+    where = {"db.namespace": "cruncan", "server.address": "db.internal", "server.port": 5432}
+    uow = traced_unit_of_work(
+        lambda: InMemoryUnitOfWork(store), memory_telemetry.telemetry, db_system="postgresql", db_attributes=where
+    )
+    request_id = IngestRequest(uow, SnowflakeIdGenerator(clock, node=1), clock)(BODY)
+    with in_a_request():
+        GetRequest(uow)(request_id)
+
+    durations = memory_telemetry.points("db.client.operation.duration")
+    calls = {(p.attributes["db.operation.name"], p.attributes.get("db.collection.name")): p.count for p in durations}
+    assert calls == {("INSERT", "request"): 1, ("INSERT", "outbox"): 1, ("COMMIT", None): 1, ("SELECT", "request"): 1}
+    assert all(point.attributes.items() >= {"db.system.name": "postgresql", **where}.items() for point in durations)
+    assert "cruncan.request.id" not in str([point.attributes for point in durations]), "one series per method"
+    [rows] = memory_telemetry.points("db.client.response.returned_rows")
+    assert (rows.attributes["db.operation.name"], rows.count, rows.sum) == ("SELECT", 1, 1)
+
+
+def test_port_spans_say_where_the_database_is(store, in_a_request, memory_telemetry):
+    where = database_attributes("host=db.internal port=6432 dbname=cruncan user=cruncan password=secret")
+    uow = traced_unit_of_work(
+        lambda: InMemoryUnitOfWork(store), memory_telemetry.telemetry, db_system="postgresql", db_attributes=where
+    )
+    with in_a_request(), pytest.raises(RequestNotFound):
+        GetRequest(uow)("00000000000000000000")
+
+    assert where == {"db.namespace": "cruncan", "server.address": "db.internal", "server.port": 6432}
+    assert dict(memory_telemetry.span("RequestRepository.get").attributes or {}) == {
+        "db.system.name": "postgresql",
+        **where,
+        "db.operation.name": "SELECT",
+        "db.collection.name": "request",
+        "cruncan.request.id": "00000000000000000000",
+        "db.response.returned_rows": 0,
+    }
+    assert database_attributes("postgresql:///cruncan") == {"db.namespace": "cruncan"}
 
 
 def test_the_outbox_keeps_the_context_current_when_the_message_was_recorded(ingest, store, memory_telemetry):
