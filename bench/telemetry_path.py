@@ -6,7 +6,10 @@ thread: request, relay, export) per request, from the first request to the outbo
 telemetry flushed; variants take turns, the order reversed every other round, medians of the rounds.
 On a busy machine CPU per request is disturbed far less than a rate, and this path less than wrk's.
 
-    python -m bench.telemetry_path [--requests 4000] [--rounds 3] [--variants off,on,sampled]
+    python -m bench.telemetry_path [--requests 4000] [--rounds 3] [--variants off,on,sampled] [--baseline DIR]
+
+`--baseline DIR` runs every variant from another checkout too (say `git worktree add DIR main`, then copy
+this file into DIR/bench), interleaved with this one's, so that the two are compared in one run.
 """
 
 from __future__ import annotations
@@ -43,13 +46,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--variants", default="off,on,sampled")
     parser.add_argument("--py-spy", type=Path, help="write each variant's GIL samples (py-spy raw) into this directory")
+    parser.add_argument("--baseline", type=Path, help="also run each variant from this checkout (with this file in it)")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         args.child.write_text(json.dumps(measure(args.requests)))
         return
     names = args.variants.split(",")
-    results: dict[str, list[float]] = {name: [] for name in names}
+    trees = {"": ROOT, **({"base ": args.baseline.resolve()} if args.baseline else {})}
+    variants = [(f"{prefix}{name}", tree, name) for name in names for prefix, tree in trees.items()]
+    results: dict[str, list[float]] = {label: [] for label, _, _ in variants}
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         broker = start_tansu(scratch / "broker.log")
@@ -67,34 +73,34 @@ def main() -> None:
             "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
         }
         for round_number in range(args.rounds):
-            for name in names if round_number % 2 == 0 else names[::-1]:
-                env = {**os.environ, **base, **TELEMETRY[name]}
-                out = scratch / f"{name}.json"
+            for label, tree, name in variants if round_number % 2 == 0 else variants[::-1]:
+                out = scratch / "result.json"
                 command = [sys.executable, "-m", "bench.telemetry_path", "--child", str(out)]
                 command += ["--requests", str(args.requests)]
                 if args.py_spy:
                     args.py_spy.mkdir(parents=True, exist_ok=True)
-                    stacks = args.py_spy / f"path-{name}-{round_number + 1}.txt"
-                    command = ["py-spy", "record", "--gil", "--rate", "250", "--format", "raw", "-o", str(stacks), "--"]
-                    command += [sys.executable, "-m", "bench.telemetry_path", "--child", str(out)]
-                    command += ["--requests", str(args.requests)]
+                    stacks = args.py_spy / f"path-{label.replace(' ', '-')}-{round_number + 1}.txt"
+                    spy = ["py-spy", "record", "--gil", "--rate", "250", "--format", "raw", "-o", str(stacks), "--"]
+                    command = spy + command
+                env = {**os.environ, **base, **TELEMETRY[name]}
                 with tempfile.TemporaryFile() as console:
-                    done = subprocess.run(command, cwd=ROOT, env=env, stdout=console, stderr=console, check=False)
+                    done = subprocess.run(command, cwd=tree, env=env, stdout=console, stderr=console, check=False)
                     if done.returncode != 0:
                         console.seek(0)
-                        raise SystemExit(f"{name} failed:\n{console.read().decode(errors='replace')[-3000:]}")
+                        raise SystemExit(f"{label} failed:\n{console.read().decode(errors='replace')[-3000:]}")
                 result = json.loads(out.read_text())
-                results[name].append(result["cpu_us"])
+                results[label].append(result["cpu_us"])
                 print(
-                    f"round {round_number + 1} {name:<8} CPU {result['cpu_us']:6.0f} µs/request"
+                    f"round {round_number + 1} {label:<13} CPU {result['cpu_us']:6.0f} µs/request"
                     f"  ({result['rps']:.0f} req/s in-process, load {os.getloadavg()[0]:.1f})",
                     flush=True,
                 )
     print(f"\nmedians of {args.rounds} rounds, {args.requests} requests each, {THREADS} threads")
-    medians = {name: statistics.median(values) for name, values in results.items()}
-    for name, median in medians.items():
-        extra = f"  (+{median - medians['off']:.0f} over off)" if "off" in medians and name != "off" else ""
-        print(f"  {name:<8} CPU {median:6.0f} µs/request{extra}")
+    medians = {label: statistics.median(values) for label, values in results.items()}
+    for label, _tree, name in sorted(variants, key=lambda variant: variant[1] != ROOT):
+        off = f"{label.removesuffix(name)}off"
+        extra = f"  (+{medians[label] - medians[off]:.0f} over off)" if off in medians and name != "off" else ""
+        print(f"  {label:<13} CPU {medians[label]:6.0f} µs/request{extra}")
 
 
 def measure(requests: int) -> dict[str, Any]:
