@@ -248,9 +248,9 @@ class Observability(containers.DeclarativeContainer):
 
 
 class Relaying(containers.DeclarativeContainer):
-    """The outbox relay, on the storage and messaging of whichever entrypoint embeds it. The relay's
-    own units of work are not traced (every idle poll would be a trace); each message it publishes
-    continues the trace of the request that stored it."""
+    """The outbox relay, on the storage and messaging of whichever entrypoint embeds it. Its units of
+    work are measured like the requests' but make no spans (they belong to no request: every idle poll
+    would be a trace); each message it publishes continues the trace of the request that stored it."""
 
     config = providers.Configuration(strict=True)
     clock: providers.Dependency[Clock] = providers.Dependency()
@@ -268,9 +268,16 @@ class Relaying(containers.DeclarativeContainer):
         topic=config.messaging.kafka.topic,
     )
     observe_backlog = providers.Callable(observe_backlog, observability.metrics, storage.unit_of_work.provider)
+    unit_of_work = providers.Singleton(
+        traced_unit_of_work,
+        storage.unit_of_work.provider,
+        observability.telemetry,
+        db_system=storage.db_system,
+        db_attributes=storage.db_attributes,
+    )
     relay = providers.Singleton(
         RelayOutbox,
-        uow=storage.unit_of_work.provider,
+        uow=unit_of_work,
         publisher=publisher,
         clock=clock,
         batch_size=config.relay.batch_size,

@@ -26,7 +26,16 @@ from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
     MessagingSystemValues,
 )
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
-from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, get_current_span, set_span_in_context
+from opentelemetry.trace import (
+    INVALID_SPAN,
+    Link,
+    Span,
+    SpanKind,
+    Status,
+    StatusCode,
+    get_current_span,
+    set_span_in_context,
+)
 from opentelemetry.util.types import AttributeValue
 
 from adapters.telemetry.providers import Telemetry
@@ -45,21 +54,29 @@ NOT_ACKNOWLEDGED = "not_acknowledged"
 class TracingPublisher(Publisher):
     """A PRODUCER span `send {topic}` per message, child of the trace context stored in the
     message's headers; the messages handed to `inner` carry the producer span's context instead.
-    A message the broker did not acknowledge ends its span in error."""
+    A message the broker did not acknowledge ends its span in error. A message whose request was not
+    sampled gets no span (the sampler would drop it) and goes out with the context it was stored with,
+    which tells the worker not to sample it either."""
 
     def __init__(self, inner: Publisher, telemetry: Telemetry, *, topic: str) -> None:
         self._inner = inner
         self._tracer = telemetry.tracer()
         self._propagator = telemetry.propagator
-        self._topic = topic
+        self._name = f"send {topic}"
+        self._attributes: dict[str, AttributeValue] = {
+            MESSAGING_SYSTEM: KAFKA,
+            MESSAGING_DESTINATION_NAME: topic,
+            MESSAGING_OPERATION_TYPE: SEND,
+            MESSAGING_OPERATION_NAME: SEND,
+        }
 
     def publish(self, messages: Sequence[PendingMessage]) -> set[int]:
         spans: list[Span] = []
         outgoing: list[PendingMessage] = []
         for pending in messages:
-            span, headers = self._start(pending)
+            span, sent = self._start(pending)
             spans.append(span)
-            outgoing.append(replace(pending, message=replace(pending.message, headers=headers)))
+            outgoing.append(sent)
         try:
             delivered = self._inner.publish(outgoing)
         except BaseException as exc:
@@ -74,22 +91,23 @@ class TracingPublisher(Publisher):
             span.end()
         return delivered
 
-    def _start(self, pending: PendingMessage) -> tuple[Span, dict[str, str]]:
+    def _start(self, pending: PendingMessage) -> tuple[Span, PendingMessage]:
+        """The message's span, and the message carrying its context."""
         message = pending.message
         parent = self._propagator.extract(message.headers)
+        stored = get_current_span(parent).get_span_context()
+        if stored.is_valid and not stored.trace_flags.sampled:
+            return INVALID_SPAN, pending
         attributes: dict[str, AttributeValue] = {
-            MESSAGING_SYSTEM: KAFKA,
-            MESSAGING_DESTINATION_NAME: self._topic,
-            MESSAGING_OPERATION_TYPE: SEND,
-            MESSAGING_OPERATION_NAME: SEND,
+            **self._attributes,
             MESSAGING_KAFKA_MESSAGE_KEY: message.key,
             MESSAGING_MESSAGE_BODY_SIZE: len(message.payload),
             OUTBOX_ID: pending.outbox_id,
         }
-        span = self._tracer.start_span(f"send {self._topic}", parent, SpanKind.PRODUCER, attributes)
+        span = self._tracer.start_span(self._name, parent, SpanKind.PRODUCER, attributes)
         headers = dict(message.headers)
         self._propagator.inject(headers, set_span_in_context(span, parent))
-        return span, headers
+        return span, replace(pending, message=replace(message, headers=headers))
 
 
 @contextmanager

@@ -179,6 +179,24 @@ def test_every_port_call_is_measured_in_a_request_or_not(store, clock, in_a_requ
     assert (rows.attributes["db.operation.name"], rows.count, rows.sum) == ("SELECT", 1, 1)
 
 
+def test_a_request_not_sampled_is_relayed_and_processed_without_spans_under_the_context_it_was_stored_with(
+    ingest, store, broker, clock, memory_telemetry
+):
+    telemetry = memory_telemetry.telemetry
+    unsampled = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, is_remote=True)
+    with telemetry.tracer("test").start_as_current_span("POST /one", set_span_in_context(NonRecordingSpan(unsampled))):
+        ingest(BODY)
+    [stored] = store.outbox.values()
+
+    assert relay(store, broker, clock, telemetry)().delivered == 1
+    [record] = broker.records(TOPIC)
+    with process_span(telemetry, record.headers, topic=TOPIC, partition=0, offset=0) as processing:
+        assert not processing.is_recording()
+
+    assert record.headers["traceparent"] == stored.headers["traceparent"]
+    assert memory_telemetry.finished() == []
+
+
 def test_port_spans_say_where_the_database_is(store, in_a_request, memory_telemetry):
     where = database_attributes("host=db.internal port=6432 dbname=cruncan user=cruncan password=secret")
     uow = traced_unit_of_work(
