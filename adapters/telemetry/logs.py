@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import traceback
 from datetime import datetime
 from typing import Any, ClassVar, TextIO
@@ -94,8 +95,13 @@ class RedactingFilter(logging.Filter):
     def __init__(self, redactor: Redactor) -> None:
         super().__init__()
         self._redactor = redactor
+        self._done = threading.local()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # One filter serves the console and the OTLP handler: the second sees the record already redacted.
+        if getattr(self._done, "record", None) is record:
+            return True
+        self._done.record = record
         try:
             message = record.getMessage()
         except Exception:  # a broken format: leave it for the handler to report

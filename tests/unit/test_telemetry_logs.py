@@ -6,8 +6,11 @@ import os
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
 
 from adapters.telemetry.logs import ConsoleHandler, configure_logging
+from adapters.telemetry.providers import sdk_telemetry
 from adapters.telemetry.redaction import MIN_SECRET_LENGTH, REDACTED, Redactor
 
 pytestmark = pytest.mark.usefixtures("root_logger")
@@ -201,6 +204,36 @@ def test_log_records_lose_their_secrets_on_the_console_and_over_otlp(recorded, r
     assert SECRET not in str(exported.body)
     assert exported.attributes["authorization"] == REDACTED
     assert exported.attributes["body"] == REDACTED
+
+
+class CountingRedactor(Redactor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def text(self, text: str) -> str:
+        self.texts.append(text)
+        return super().text(text)
+
+
+def test_a_record_is_redacted_once_for_the_console_and_otlp_together(root_logger):
+    redactor = CountingRedactor()
+    exported = InMemoryLogRecordExporter()
+    telemetry = sdk_telemetry(
+        Resource({"service.name": "cruncan-test"}),
+        log_processors=[SimpleLogRecordProcessor(exported)],
+        redactor=redactor,
+    )
+    stream = io.StringIO()
+    configure_logging(telemetry, stream=stream)
+
+    log.info("POST /one 201 with %s", f"Bearer {TOKEN}", extra={"http.route": "/one"})
+    log.info("POST /one 201 with %s", f"Bearer {TOKEN}", extra={"http.route": "/one"})
+    telemetry.shutdown()
+
+    assert redactor.texts == [f"POST /one 201 with Bearer {TOKEN}", "/one"] * 2, "twice: one record, then the next"
+    assert [line["message"] for line in lines(stream)] == [f"POST /one 201 with Bearer {REDACTED}"] * 2
+    assert [r.log_record.body for r in exported.get_finished_logs()] == [f"POST /one 201 with Bearer {REDACTED}"] * 2
 
 
 def test_exceptions_are_logged_as_redacted_semantic_fields_on_both_outputs(recorded, root_logger):
