@@ -38,13 +38,13 @@ class Served:
 
 @contextmanager
 def serve(
-    label: str, arguments: list[str], env: dict[str, str], ready: re.Pattern[str] = LISTENING
+    label: str, arguments: list[str], env: dict[str, str], ready: re.Pattern[str] = LISTENING, cwd: Path = ROOT
 ) -> Iterator[Served]:
-    """Runs `python ARGUMENTS` with `env` added, waits for a line matching `ready` (its first group is
-    the URL, if it has one), SIGTERMs it on the way out."""
+    """Runs `python ARGUMENTS` in `cwd` with `env` added, waits for a line matching `ready` (its first group
+    is the URL, if it has one), SIGTERMs it on the way out."""
     with tempfile.NamedTemporaryFile("w+", prefix=f"bench-{label.replace(' ', '-')}-", suffix=".log") as log:
         process = subprocess.Popen(
-            [sys.executable, *arguments], cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, *arguments], cwd=cwd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
         )
         try:
             yield Served(_wait_for_url(label, process, Path(log.name), ready), process.pid)

@@ -4,7 +4,10 @@
 of the rounds); and, with `--count`, what one request exports: spans by name, log records and export
 requests, from a decoding OTLP receiver, the API stopped (and flushed) before it is read.
 
-    python -m bench.telemetry_cost [--seconds 8] [--rounds 3] [--variants off,on,sampled] [--count]
+    python -m bench.telemetry_cost [--seconds 8] [--rounds 3] [--variants off,on,sampled] [--count] [--baseline DIR]
+
+`--baseline DIR` serves every variant from another checkout too (`git worktree add DIR main`), so that the
+two are measured in turns in one run.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from adapters.postgres.schema import migrate
+from bench.load import ROOT
 from bench.otlp_sink import NullOtlpSink
 from bench.servers import Served, serve
 from bench.wrk import Run, require_wrk, wrk
@@ -37,6 +41,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--variants", default="off,on,sampled")
     parser.add_argument("--count", action="store_true", help="count what one request exports, then stop")
+    parser.add_argument("--baseline", type=Path, help="also serve each variant from this checkout, in turns")
     args = parser.parse_args()
     require_wrk()
     with ExitStack() as stack:
@@ -53,12 +58,15 @@ def main() -> None:
             count(stack, base, args.seconds)
             return
         sink = stack.enter_context(NullOtlpSink().running())
+        trees = {"": ROOT, **({"base ": args.baseline.resolve()} if args.baseline else {})}
         servers: dict[str, Served] = {}
         for name in args.variants.split(","):
-            dsn = stack.enter_context(temporary_database(f"bench_cost_{name}"))
-            migrate(dsn)
-            env = {**base, "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "CRUNCAN_STORAGE__POSTGRES__DSN": dsn}
-            servers[name] = stack.enter_context(serve(name, CRUNCAN, {**env, **TELEMETRY[name]}))
+            for prefix, tree in trees.items():
+                dsn = stack.enter_context(temporary_database(f"bench_cost_{prefix.strip()}{name}"))
+                migrate(dsn)
+                env = {**base, "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "CRUNCAN_STORAGE__POSTGRES__DSN": dsn}
+                label = f"{prefix}{name}"
+                servers[label] = stack.enter_context(serve(label, CRUNCAN, {**env, **TELEMETRY[name]}, cwd=tree))
         measure(servers, args.seconds, args.rounds)
 
 
@@ -75,7 +83,7 @@ def measure(servers: dict[str, Served], seconds: float, rounds: int) -> None:
             run = dataclasses.replace(run, cpu_s=server.cpu_s() - before)
             runs[name].append(run)
             print(
-                f"round {round_number + 1} {name:<8} {run.rps:6.0f} req/s  CPU {run.cpu_ms_per_request:5.2f} ms/req"
+                f"round {round_number + 1} {name:<13} {run.rps:6.0f} req/s  CPU {run.cpu_ms_per_request:5.2f} ms/req"
                 f"  errors {run.errors}  load {run.load_average:.1f}",
                 flush=True,
             )
@@ -83,9 +91,10 @@ def measure(servers: dict[str, Served], seconds: float, rounds: int) -> None:
     print(f"\nmedians of {rounds} rounds, wrk -t2 -c16 -d{seconds:g}s")
     cpu = {name: statistics.median(run.cpu_ms_per_request for run in mine) for name, mine in runs.items()}
     for name, mine in runs.items():
-        extra = f"  (+{cpu[name] - cpu['off']:.2f} over off)" if "off" in cpu and name != "off" else ""
+        off = f"{name.rpartition(' ')[0]} off".strip()
+        extra = f"  (+{cpu[name] - cpu[off]:.2f} over off)" if off in cpu and name != off else ""
         print(
-            f"  {name:<8} {statistics.median(run.rps for run in mine):6.0f} req/s  CPU {cpu[name]:5.2f} ms/req{extra}"
+            f"  {name:<13} {statistics.median(run.rps for run in mine):6.0f} req/s  CPU {cpu[name]:5.2f} ms/req{extra}"
             f"  load {statistics.median(run.load_average for run in mine):.1f}"
         )
 
