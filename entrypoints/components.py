@@ -35,7 +35,7 @@ from adapters.telemetry.messaging import TracingPublisher
 from adapters.telemetry.metered import MeteredIngest, MeteredPublisher, outbox_backlog
 from adapters.telemetry.metrics import Metrics
 from adapters.telemetry.providers import Telemetry
-from adapters.telemetry.setup import configure_telemetry
+from adapters.telemetry.setup import collect_garbage_less_often, configure_telemetry
 from adapters.telemetry.tracing import database_attributes, traced_unit_of_work
 from domain.model.retry import RetryPolicy
 from domain.model.snowflake import WHOLE_NODE, SequenceShare, node_from_ipv4
@@ -56,7 +56,8 @@ def start_telemetry(
     service_name: str, environment: str, console_level: str, secrets: list[str], log_format: str = "auto"
 ) -> Telemetry:
     """The first thing every process does: logs, traces and metrics, then the instrumented libraries
-    (psycopg2 must be patched before any pool opens a connection)."""
+    (psycopg2 must be patched before any pool opens a connection) and, with telemetry on, a garbage
+    collector that runs less often (see `collect_garbage_less_often`)."""
     telemetry = configure_telemetry(
         service_name,
         VERSION,
@@ -66,6 +67,7 @@ def start_telemetry(
         log_format=log_format,
     )
     instrument_libraries(telemetry)
+    collect_garbage_less_often(telemetry)
     return telemetry
 
 

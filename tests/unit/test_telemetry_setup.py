@@ -1,3 +1,4 @@
+import gc
 import io
 import json
 import logging
@@ -15,7 +16,14 @@ from adapters.memory.broker import InMemoryBroker, InMemoryPublisher
 from adapters.memory.clock import ManualClock
 from adapters.memory.store import InMemoryStore, InMemoryUnitOfWork
 from adapters.telemetry.messaging import TracingPublisher, process_span
-from adapters.telemetry.setup import OtlpExports, TelemetryConfigError, configure_telemetry
+from adapters.telemetry.providers import Telemetry
+from adapters.telemetry.setup import (
+    GC_YOUNGEST_THRESHOLD,
+    OtlpExports,
+    TelemetryConfigError,
+    collect_garbage_less_often,
+    configure_telemetry,
+)
 from adapters.telemetry.tracing import traced_unit_of_work
 from domain.services.snowflake import SnowflakeIdGenerator
 from domain.usecases.ingest import IngestRequest
@@ -311,3 +319,25 @@ def test_one_trace_through_the_outbox_arrives_whole_at_the_receiver(otlp_receive
     assert (consumer.kind, consumer.parent_span_id) == ("CONSUMER", producer.span_id)
     assert consumer.links == ((trace_id, producer.span_id),)
     assert otlp_receiver.trace_ids() == {trace_id}
+
+
+@pytest.fixture
+def python_gc_threshold():
+    """The collector's thresholds at Python's defaults for the test, put back afterwards."""
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    yield
+    gc.set_threshold(*before)
+
+
+@pytest.mark.usefixtures("python_gc_threshold")
+def test_with_telemetry_on_young_objects_are_collected_less_often_and_with_it_off_as_python_does(recorded):
+    collect_garbage_less_often(Telemetry.disabled("cruncan-api"))
+    assert gc.get_threshold() == (700, 10, 10)
+
+    collect_garbage_less_often(recorded.telemetry)
+    assert gc.get_threshold() == (GC_YOUNGEST_THRESHOLD, 10, 10)
+
+    gc.set_threshold(50_000, 10, 10)
+    collect_garbage_less_often(recorded.telemetry)
+    assert gc.get_threshold() == (50_000, 10, 10), "a higher threshold set by the operator stays"
