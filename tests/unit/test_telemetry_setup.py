@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import urllib3
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import NonRecordingSpan, SpanKind
 
 from adapters.memory.broker import InMemoryBroker, InMemoryPublisher
@@ -23,6 +24,7 @@ from adapters.telemetry.setup import (
     TelemetryConfigError,
     collect_garbage_less_often,
     configure_telemetry,
+    service_resource,
 )
 from adapters.telemetry.tracing import traced_unit_of_work
 from domain.services.snowflake import SnowflakeIdGenerator
@@ -341,3 +343,14 @@ def test_with_telemetry_on_young_objects_are_collected_less_often_and_with_it_of
     gc.set_threshold(50_000, 10, 10)
     collect_garbage_less_often(recorded.telemetry)
     assert gc.get_threshold() == (50_000, 10, 10), "a higher threshold set by the operator stays"
+
+
+def test_the_service_resource_hashes_and_compares_as_the_sdk_resource_of_the_same_attributes(clean_environment):
+    clean_environment.setenv("OTEL_RESOURCE_ATTRIBUTES", "k8s.pod.name=api-0")
+    resource = service_resource("cruncan-api", "1.2.3", "test")
+    plain = Resource(dict(resource.attributes), resource.schema_url)
+
+    assert resource.attributes["k8s.pod.name"] == "api-0"
+    assert (hash(resource), resource) == (hash(plain), plain)
+    assert {resource: "grouped"}[plain] == "grouped", "the encoders group spans by resource"
+    assert resource != Resource({**resource.attributes, "k8s.pod.name": "api-1"}, resource.schema_url)
