@@ -369,7 +369,7 @@ def print_hops(kept: list[spans.TimedSpan]) -> None:
     for trace in spans.by_trace(kept).values():
         process = spans.first(trace, lambda span: span.kind == "consumer")
         post = spans.first(trace, lambda span: span.kind == "client" and span.name == "POST")
-        commit = spans.last(trace, lambda span: span.name == "COMMIT")
+        commit = spans.last(trace, lambda span: span.name == "UnitOfWork.commit")  # the COMMIT is its one statement
         if process is None or post is None or commit is None:
             continue
         processing.append(process)
