@@ -39,6 +39,7 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 from opentelemetry.util.types import AttributeValue
+from psycopg2 import ProgrammingError
 from psycopg2.extensions import parse_dsn
 
 from adapters.telemetry.providers import Telemetry
@@ -171,8 +172,12 @@ class _PortCall:
 
 
 def database_attributes(dsn: str) -> dict[str, AttributeValue]:
-    """`db.namespace`, `server.address` and `server.port` of a libpq connection string, those it names."""
-    parameters = parse_dsn(dsn)
+    """`db.namespace`, `server.address` and `server.port` of a libpq connection string, those it names;
+    none of a string libpq cannot parse (connecting will say what is wrong with it)."""
+    try:
+        parameters = parse_dsn(dsn)
+    except ProgrammingError:
+        return {}
     attributes: dict[str, AttributeValue] = {}
     if parameters.get("dbname"):
         attributes[DB_NAMESPACE] = parameters["dbname"]

@@ -215,6 +215,7 @@ def test_port_spans_say_where_the_database_is(store, in_a_request, memory_teleme
         "db.response.returned_rows": 0,
     }
     assert database_attributes("postgresql:///cruncan") == {"db.namespace": "cruncan"}
+    assert database_attributes("host=db.internal port") == {}, "a string libpq refuses names nothing"
 
 
 def test_the_outbox_keeps_the_context_current_when_the_message_was_recorded(ingest, store, memory_telemetry):
