@@ -28,7 +28,7 @@ from adapters.postgres.schema import migrate
 from bench.otlp_sink import NullOtlpSink
 from bench.servers import Served, serve
 from bench.wrk import Run, require_wrk, wrk
-from harness.postgres import temporary_database
+from harness.postgres import ADMIN_DSN, query, temporary_database
 from harness.tansu import start_tansu
 
 CRUNCAN = ["-m", "entrypoints.cli", "api", "--port", "0"]
@@ -64,6 +64,7 @@ def main() -> None:
         args.seconds, args.rss_requests = 5, 2_000
         print("QUICK MODE: fewer rounds and shorter runs than the figures issue 9 asks for", flush=True)
     require_wrk()
+    check_connection_room()
     with ExitStack() as stack:
         servers = _start_servers(stack)
         for variant in VARIANTS:  # warm-up, not counted: opens pools, connections and the JIT-free caches
@@ -86,6 +87,27 @@ def main() -> None:
                 time.sleep(1)
         report(args, runs)
         rss(servers["on"], args.rss_requests)
+
+
+# What the servers hold at once: the bare handler's pools are full from the start (16, and 2 x 16); each
+# cruncan process lends a connection per request thread (http.threads, 8), one to its relay and keeps
+# one listening for the outbox's NOTIFY; five cruncan processes run (off, on, sampled, and two for off2).
+CONNECTIONS_NEEDED = 16 + 2 * 16 + 5 * (8 + 1 + 1)
+
+
+def check_connection_room() -> None:
+    """Stops with a clear message when the Postgres server has too few connections to spare."""
+    [(limit, in_use)] = query(
+        ADMIN_DSN,
+        "SELECT current_setting('max_connections')::int,"
+        " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')",
+    )
+    if limit - in_use < CONNECTIONS_NEEDED:
+        raise SystemExit(
+            f"the API figures hold about {CONNECTIONS_NEEDED} Postgres connections at once, and the server has"
+            f" {limit - in_use} to spare (max_connections {limit}, {in_use} in use): raise max_connections"
+            " (ALTER SYSTEM SET max_connections = 200, then restart Postgres) or stop what holds them"
+        )
 
 
 def _start_servers(stack: ExitStack) -> dict[str, Served]:
