@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from importlib.metadata import version
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from dependency_injector import containers, providers
 from playhouse.pool import PooledPostgresqlDatabase
@@ -249,6 +249,18 @@ class Observability(containers.DeclarativeContainer):
     metrics = providers.Singleton(Metrics.of, telemetry)
 
 
+def traced_units_of_work(storage: Any, observability: Any) -> providers.Singleton[UnitOfWorkFactory]:
+    """The units of work of a `Storage` container, each port call a span and a measurement reported to an
+    `Observability` container's telemetry, as every entrypoint composes them."""
+    return providers.Singleton(
+        traced_unit_of_work,
+        storage.unit_of_work.provider,
+        observability.telemetry,
+        db_system=storage.db_system,
+        db_attributes=storage.db_attributes,
+    )
+
+
 class Relaying(containers.DeclarativeContainer):
     """The outbox relay, on the storage and messaging of whichever entrypoint embeds it. Its units of
     work are measured like the requests' but make no spans (they belong to no request: every idle poll
@@ -270,13 +282,7 @@ class Relaying(containers.DeclarativeContainer):
         topic=config.messaging.kafka.topic,
     )
     observe_backlog = providers.Callable(observe_backlog, observability.metrics, storage.unit_of_work.provider)
-    unit_of_work = providers.Singleton(
-        traced_unit_of_work,
-        storage.unit_of_work.provider,
-        observability.telemetry,
-        db_system=storage.db_system,
-        db_attributes=storage.db_attributes,
-    )
+    unit_of_work = traced_units_of_work(storage, observability)
     relay = providers.Singleton(
         RelayOutbox,
         uow=unit_of_work,
@@ -302,13 +308,7 @@ class Ingestion(containers.DeclarativeContainer):
     storage = providers.DependenciesContainer()
     observability = providers.DependenciesContainer()
 
-    traced_unit_of_work = providers.Singleton(
-        traced_unit_of_work,
-        storage.unit_of_work.provider,
-        observability.telemetry,
-        db_system=storage.db_system,
-        db_attributes=storage.db_attributes,
-    )
+    traced_unit_of_work = traced_units_of_work(storage, observability)
     ingest = providers.Singleton(
         MeteredIngest,
         providers.Singleton(

@@ -12,11 +12,19 @@ from adapters.memory.group import InMemoryConsumerGroup
 from adapters.telemetry.messaging import traced_handler
 from adapters.telemetry.metered import MeteredForward, MeteredTokenClient
 from adapters.telemetry.providers import Telemetry
-from adapters.telemetry.tracing import traced_unit_of_work
 from domain.services.tokens import TokenCache
 from domain.usecases.forward import ForwardRequest
 from domain.usecases.record import RecordOutcome
-from entrypoints.components import Core, Messaging, Observability, Storage, closing, closing_within, retry_policy
+from entrypoints.components import (
+    Core,
+    Messaging,
+    Observability,
+    Storage,
+    closing,
+    closing_within,
+    retry_policy,
+    traced_units_of_work,
+)
 from entrypoints.worker.health import WatchedSource, WorkerHealth
 from runtime.consume import ConsumeLoop
 from runtime.forwarding import decoding
@@ -34,13 +42,7 @@ class WorkerContainer(containers.DeclarativeContainer):
     storage = providers.Container(Storage, config=config.storage)
     messaging = providers.Container(Messaging, config=config.messaging)
 
-    traced_unit_of_work = providers.Singleton(
-        traced_unit_of_work,
-        storage.unit_of_work.provider,
-        observability.telemetry,
-        db_system=storage.db_system,
-        db_attributes=storage.db_attributes,
-    )
+    traced_unit_of_work = traced_units_of_work(storage, observability)
     token_client = providers.Singleton(
         MeteredTokenClient,
         providers.Resource(
