@@ -7,7 +7,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
-from adapters.kafka.config import LIBRDKAFKA_LOG, client_config, with_guarantees
+from adapters.kafka.config import LIBRDKAFKA_LOG, PLAINTEXT, KafkaConnection, client_config, with_guarantees
 from adapters.kafka.consumer import GUARANTEES, consumed
 from domain.model.errors import CommitFailed, SourceUnavailable
 from ports.dead_letter_reader import DeadLetterReader
@@ -31,11 +31,16 @@ class KafkaDeadLetterReader(DeadLetterReader):
         timeout_s: float = 10.0,
         client_id: str = "cruncan-redrive",
         extra_config: Mapping[str, Any] | None = None,
+        connection: KafkaConnection = PLAINTEXT,
     ) -> None:
         self._topic = topic
         self._timeout_s = timeout_s
         self._config = with_guarantees(
-            {**client_config(bootstrap_servers, client_id), "group.id": group_id, "auto.offset.reset": "earliest"},
+            {
+                **client_config(bootstrap_servers, client_id, connection),
+                "group.id": group_id,
+                "auto.offset.reset": "earliest",
+            },
             GUARANTEES,
             extra_config,
             "dead letters are committed only once re-driven",

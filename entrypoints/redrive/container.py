@@ -65,6 +65,7 @@ class RedriveContainer(containers.DeclarativeContainer):
             bootstrap_servers=config.messaging.kafka.bootstrap_servers,
             topic=config.worker.dlq_topic,
             group_id=config.redrive.dlq_group_id,
+            connection=messaging.connection,
         ),
     )
     requests_topic = providers.Selector(
@@ -84,6 +85,7 @@ class RedriveContainer(containers.DeclarativeContainer):
                 delivery_timeout_ms=config.messaging.kafka.delivery_timeout_ms,
                 request_timeout_ms=config.messaging.kafka.request_timeout_ms,
                 client_id="cruncan-redrive",
+                connection=messaging.connection,
             ),
         ),
     )

@@ -19,8 +19,10 @@ from confluent_kafka.admin import AdminClient
 
 from adapters.kafka.config import LIBRDKAFKA_LOG, client_config
 from adapters.kafka.probe import KafkaProbe
-from domain.model.errors import BrokerUnavailable
+from adapters.telemetry.providers import Telemetry
+from domain.model.errors import BrokerUnavailable, SourceUnavailable
 from entrypoints.connections import kafka_connection
+from entrypoints.redrive.container import build_container as build_redrive_container
 from entrypoints.settings import load_settings
 from harness.network import free_port
 from harness.tansu import TansuBroker, tansu_binary
@@ -83,6 +85,31 @@ def test_scram_settings_carry_the_credentials_to_the_broker(authenticating_broke
     with caplog.at_level(logging.INFO, logger=LIBRDKAFKA_LOG.name), pytest.raises(KafkaException):
         admin.list_topics(timeout=3)
     admin.poll(0.5)  # librdkafka hands its queued log lines to the logger here
+
+    assert "SASL SCRAM authentication failed: broker responded with unknown-user" in caplog.text, caplog.text
+    assert "s3cret" not in caplog.text
+
+
+def test_re_driving_dead_letters_reads_them_with_the_same_settings(authenticating_broker, caplog):
+    """`cruncan redrive --from-dlq` reads the dead-letter topic as every other client reaches the broker
+    (its reader once connected in plaintext whatever was set)."""
+    settings = load_settings(
+        environ={},
+        overrides=[
+            "messaging.backend=kafka",
+            f"messaging.kafka.bootstrap_servers={authenticating_broker.bootstrap_servers}",
+            "messaging.kafka.security_protocol=sasl_plaintext",
+            "messaging.kafka.sasl_mechanism=SCRAM-SHA-512",
+            "messaging.kafka.sasl_username=nobody-here",
+            "messaging.kafka.sasl_password=s3cret",
+        ],
+    )
+    reader = build_redrive_container(settings, Telemetry.disabled("cruncan-redrive")).letters(timeout_s=3.0)
+    try:
+        with caplog.at_level(logging.INFO, logger=LIBRDKAFKA_LOG.name), pytest.raises(SourceUnavailable):
+            next(iter(reader.read()))
+    finally:
+        reader.close()
 
     assert "SASL SCRAM authentication failed: broker responded with unknown-user" in caplog.text, caplog.text
     assert "s3cret" not in caplog.text
