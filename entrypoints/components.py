@@ -16,9 +16,11 @@ from playhouse.pool import PooledPostgresqlDatabase
 
 from adapters.auth.jwks import JwksKeys
 from adapters.auth.verifier import PyJwtTokenVerifier
+from adapters.kafka.dead_letters import KafkaDeadLetterQueue
 from adapters.kafka.probe import KafkaProbe
 from adapters.kafka.producer import KafkaPublisher
 from adapters.memory.broker import InMemoryBroker, InMemoryPublisher
+from adapters.memory.dead_letters import InMemoryDeadLetters
 from adapters.memory.job_lock import InMemoryJobLock, InMemoryLocks
 from adapters.memory.probe import InProcessProbe
 from adapters.memory.store import InMemoryOutboxSignal, InMemoryStore, InMemoryUnitOfWork
@@ -46,6 +48,7 @@ from domain.usecases.relay import RelayOutbox
 from entrypoints.connections import kafka_connection, postgres_dsn
 from entrypoints.settings import SettingsError
 from ports.clock import Clock
+from ports.messages import DeadLetterQueue
 from ports.unit_of_work import UnitOfWorkFactory
 from runtime.relay import RelayLoop
 
@@ -258,6 +261,30 @@ def traced_units_of_work(storage: Any, observability: Any) -> providers.Singleto
         observability.telemetry,
         db_system=storage.db_system,
         db_attributes=storage.db_attributes,
+    )
+
+
+def dead_letter_queue(config: Any, messaging: Any, topic: Any, client_id: str) -> providers.Selector[DeadLetterQueue]:
+    """A producer of whole messages to `topic` for the configured backend, on a `Messaging` container's
+    broker (memory) or connection (Kafka), as the worker's dead letters and the re-drive of them use it."""
+    return providers.Selector(
+        config.messaging.backend,
+        memory=providers.Singleton(InMemoryDeadLetters, broker=messaging.memory_broker, topic=topic),
+        kafka=providers.Resource(
+            closing_within,
+            config.messaging.kafka.close_timeout_s,
+            providers.Singleton(
+                KafkaDeadLetterQueue,
+                bootstrap_servers=config.messaging.kafka.bootstrap_servers,
+                topic=topic,
+                partitions=config.messaging.kafka.partitions,
+                replication_factor=config.messaging.kafka.replication_factor,
+                delivery_timeout_ms=config.messaging.kafka.delivery_timeout_ms,
+                request_timeout_ms=config.messaging.kafka.request_timeout_ms,
+                client_id=client_id,
+                connection=messaging.connection,
+            ),
+        ),
     )
 
 

@@ -7,15 +7,13 @@ from collections.abc import Callable
 from dependency_injector import containers, providers
 
 from adapters.kafka.dead_letter_reader import KafkaDeadLetterReader
-from adapters.kafka.dead_letters import KafkaDeadLetterQueue
 from adapters.memory.dead_letter_reader import InMemoryDeadLetterReader
-from adapters.memory.dead_letters import InMemoryDeadLetters
 from adapters.postgres.gate import AdvisoryLockGate, no_gate
 from adapters.telemetry.providers import Telemetry
 from domain.model.request import StoredRequest
 from domain.usecases.redrive import RedriveFailed
 from domain.usecases.redrive_dead_letters import RedriveDeadLetters
-from entrypoints.components import Core, Jobs, Messaging, Storage, closing_within
+from entrypoints.components import Core, Jobs, Messaging, Storage, dead_letter_queue
 
 JOB = "redrive"
 
@@ -68,27 +66,7 @@ class RedriveContainer(containers.DeclarativeContainer):
             connection=messaging.connection,
         ),
     )
-    requests_topic = providers.Selector(
-        config.messaging.backend,
-        memory=providers.Singleton(
-            InMemoryDeadLetters, broker=messaging.memory_broker, topic=config.messaging.kafka.topic
-        ),
-        kafka=providers.Resource(
-            closing_within,
-            config.messaging.kafka.close_timeout_s,
-            providers.Singleton(
-                KafkaDeadLetterQueue,
-                bootstrap_servers=config.messaging.kafka.bootstrap_servers,
-                topic=config.messaging.kafka.topic,
-                partitions=config.messaging.kafka.partitions,
-                replication_factor=config.messaging.kafka.replication_factor,
-                delivery_timeout_ms=config.messaging.kafka.delivery_timeout_ms,
-                request_timeout_ms=config.messaging.kafka.request_timeout_ms,
-                client_id="cruncan-redrive",
-                connection=messaging.connection,
-            ),
-        ),
-    )
+    requests_topic = dead_letter_queue(config, messaging, config.messaging.kafka.topic, "cruncan-redrive")
     redrive_dead_letters = providers.Singleton(
         RedriveDeadLetters,
         uow=storage.unit_of_work.provider,

@@ -5,9 +5,7 @@ from dependency_injector import containers, providers
 from adapters.http.third_party_client import Urllib3ThirdPartyClient
 from adapters.http.token_client import Urllib3TokenClient
 from adapters.kafka.consumer import KafkaMessageSource
-from adapters.kafka.dead_letters import KafkaDeadLetterQueue
 from adapters.memory.consumer import InMemoryMessageSource
-from adapters.memory.dead_letters import InMemoryDeadLetters
 from adapters.memory.group import InMemoryConsumerGroup
 from adapters.telemetry.messaging import traced_handler
 from adapters.telemetry.metered import MeteredForward, MeteredTokenClient
@@ -21,7 +19,7 @@ from entrypoints.components import (
     Observability,
     Storage,
     closing,
-    closing_within,
+    dead_letter_queue,
     retry_policy,
     traced_units_of_work,
 )
@@ -116,24 +114,7 @@ class WorkerContainer(containers.DeclarativeContainer):
             lag_refresh_s=config.worker.lag_refresh_s,
         ),
     )
-    dead_letters = providers.Selector(
-        config.messaging.backend,
-        memory=providers.Singleton(InMemoryDeadLetters, broker=messaging.memory_broker, topic=config.worker.dlq_topic),
-        kafka=providers.Resource(
-            closing_within,
-            config.messaging.kafka.close_timeout_s,
-            providers.Singleton(
-                KafkaDeadLetterQueue,
-                bootstrap_servers=config.messaging.kafka.bootstrap_servers,
-                topic=config.worker.dlq_topic,
-                partitions=config.messaging.kafka.partitions,
-                replication_factor=config.messaging.kafka.replication_factor,
-                delivery_timeout_ms=config.messaging.kafka.delivery_timeout_ms,
-                request_timeout_ms=config.messaging.kafka.request_timeout_ms,
-                connection=messaging.connection,
-            ),
-        ),
-    )
+    dead_letters = dead_letter_queue(config, messaging, config.worker.dlq_topic, "cruncan-worker-dlq")
     health = providers.Singleton(WorkerHealth, liveness_threshold_s=config.worker.health.liveness_threshold_s)
     loop = providers.Singleton(
         ConsumeLoop,
