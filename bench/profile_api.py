@@ -11,18 +11,15 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
-import tempfile
 import threading
 from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
-from adapters.postgres.schema import migrate
 from bench.otlp_sink import NullOtlpSink
 from bench.servers import serve
+from bench.stack import real_stack
 from bench.wrk import Run, require_wrk, wrk
-from harness.postgres import temporary_database
-from harness.tansu import start_tansu
 
 
 def main() -> None:
@@ -43,17 +40,9 @@ def main() -> None:
     suffix = ("-native" if args.native else "") + ("-waits" if args.waits else "")
     stacks = args.out / f"api-telemetry-{args.telemetry}-c{args.connections}{suffix}.txt"
     with ExitStack() as stack:
-        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        broker = start_tansu(scratch / "broker.log")
-        stack.callback(broker.stop)
         sink = stack.enter_context(NullOtlpSink().running())
-        dsn = stack.enter_context(temporary_database("bench_profile"))
-        migrate(dsn)
         env = {
-            "CRUNCAN_STORAGE__BACKEND": "postgres",
-            "CRUNCAN_STORAGE__POSTGRES__DSN": dsn,
-            "CRUNCAN_MESSAGING__BACKEND": "kafka",
-            "CRUNCAN_MESSAGING__KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            **stack.enter_context(real_stack()),
             "OTEL_SDK_DISABLED": "true" if args.telemetry == "off" else "false",
             "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
         }

@@ -28,11 +28,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from adapters.postgres.schema import migrate
 from bench.load import ROOT
 from bench.otlp_sink import NullOtlpSink
-from harness.postgres import temporary_database
-from harness.tansu import start_tansu
+from bench.stack import real_stack
 
 BODY = b'{"user_id": "bench-user", "prompt": "hello", "data": [{"key": "k", "value": "v"}]}'
 THREADS = 8
@@ -58,16 +56,9 @@ def main() -> None:
     results: dict[str, list[float]] = {label: [] for label, _, _ in variants}
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        broker = start_tansu(scratch / "broker.log")
-        stack.callback(broker.stop)
         sink = stack.enter_context(NullOtlpSink().running())
-        dsn = stack.enter_context(temporary_database("bench_telemetry_path"))
-        migrate(dsn)
         base = {
-            "CRUNCAN_MESSAGING__BACKEND": "kafka",
-            "CRUNCAN_MESSAGING__KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "CRUNCAN_STORAGE__BACKEND": "postgres",
-            "CRUNCAN_STORAGE__POSTGRES__DSN": dsn,
+            **stack.enter_context(real_stack()),
             "CRUNCAN_LOGGING__FORMAT": "json",
             "OTEL_SDK_DISABLED": "false",
             "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
