@@ -129,9 +129,6 @@ class HashedOnce(Resource):
     def __hash__(self) -> int:
         return self._hash
 
-    def __eq__(self, other: object) -> bool:
-        return super().__eq__(other)
-
 
 @dataclass(frozen=True)
 class OtlpExports:
