@@ -42,9 +42,18 @@ class Service(Protocol):
 
     def start(self) -> None: ...
 
+    @property
+    def running(self) -> bool:
+        """Whether it still does its work once started: false when the thread that does it has ended."""
+        ...
+
     def stop(self, timeout_s: float) -> bool:
         """Finishes work in flight within `timeout_s`; returns whether it all finished."""
         ...
+
+
+def stopped_on_their_own(services: Sequence[tuple[Service, float]]) -> list[str]:
+    return [service.name for service, _ in services if not service.running]
 
 
 def run_until_signalled(
@@ -52,10 +61,12 @@ def run_until_signalled(
     on_started: Callable[[], None],
     still_running: Callable[[], bool] = lambda: True,
 ) -> bool:
-    """Starts the services in order; on SIGINT/SIGTERM, or once `still_running()` turns false (a
-    background loop died), stops them in reverse order, each given its own deadline to finish its
-    work in flight, so a server stops accepting and drains before anything it depends on stops.
-    Returns whether all finished in time and nothing died."""
+    """Starts the services in order; on SIGINT/SIGTERM, once a started service stops running on its
+    own (its thread died), or once `still_running()` turns false (a process this one depends on
+    ended), stops them in reverse order, each given its own deadline to finish its work in flight,
+    so a server stops accepting and drains before anything it depends on stops. Returns whether all
+    finished in time and nothing died: a process whose event loop died exits instead of holding
+    its port open unanswered."""
     clean = True
     started: list[tuple[Service, float]] = []
     with shutdown_requested() as stop:
@@ -64,9 +75,10 @@ def run_until_signalled(
                 service.start()
                 started.append((service, timeout_s))
             on_started()
-            wait_for(stop, still_running)
+            wait_for(stop, lambda: still_running() and not stopped_on_their_own(started))
             if not stop.is_set():
-                log.error("a background loop stopped on its own; shutting everything down")
+                ended = ", ".join(stopped_on_their_own(started)) or "the supervising process"
+                log.error("%s stopped on its own; shutting everything down", ended)
                 clean = False
         finally:
             for service, timeout_s in reversed(started):

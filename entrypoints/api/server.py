@@ -43,7 +43,7 @@ class WaitressServer:
             limits=limits or HttpLimits(),
             listener=listener,
         )
-        self._loop = threading.Thread(target=waitress_shim.serve, args=(self._server,), name="http-loop", daemon=True)
+        self._loop = threading.Thread(target=self._serve, name="http-loop", daemon=True)
         self._drained: bool | None = None
 
     @property
@@ -61,12 +61,29 @@ class WaitressServer:
     def start(self) -> None:
         self._loop.start()
 
+    @property
+    def running(self) -> bool:
+        """Whether the event loop, which accepts and reads every connection, is still turning."""
+        return self._loop.is_alive()
+
+    def _serve(self) -> None:
+        try:
+            waitress_shim.serve(self._server)
+        except Exception:
+            log.exception("the HTTP event loop stopped on an error; connections are no longer served")
+
     def stop(self, timeout_s: float) -> bool:
         """Stops accepting, waits up to `timeout_s` for requests in flight, then closes
         every connection. Returns whether every request in flight finished; a second call only
         repeats the answer."""
         if self._drained is not None:
             return self._drained
+        if not self._loop.is_alive():
+            # No loop to hand the sockets to: this thread is the only one left touching them.
+            waitress_shim.close_connections(self._server)
+            waitress_shim.stop_threads(self._server, timeout_s=1)
+            self._drained = False
+            return False
         self._in_loop(lambda: waitress_shim.stop_accepting(self._server))
         deadline = time.monotonic() + timeout_s
         while waitress_shim.has_requests_in_flight(self._server) and time.monotonic() < deadline:

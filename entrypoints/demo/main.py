@@ -65,7 +65,6 @@ def run(settings: providers.Configuration, telemetry: Telemetry, announce: Calla
             on_started=lambda: announce(
                 instructions(server.url, stand_in.url, rpc.target, demo_token(container, stand_in.url))
             ),
-            still_running=lambda: forwarding.running,
         )
     finally:
         container.shutdown_resources()

@@ -130,6 +130,12 @@ class GrpcServer:
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
+    @property
+    def running(self) -> bool:
+        """Always true: grpcio serves from threads of its own core, which it does not expose; an RPC
+        that fails is answered INTERNAL by grpcio and does not stop them."""
+        return True
+
     def stop(self, timeout_s: float) -> bool:
         """Turns health NOT_SERVING, refuses new RPCs, and waits up to `timeout_s` for those in flight
         (cancelled after it). Returns whether every RPC in flight finished."""

@@ -61,6 +61,10 @@ class HealthServer:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def stop(self, timeout_s: float) -> bool:
         """Stops listening (on the server's own thread) and waits up to `timeout_s` for it; a probe still
         connected holds nothing up, the thread being a daemon."""

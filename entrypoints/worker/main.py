@@ -46,7 +46,6 @@ def run(settings: providers.Configuration, telemetry: Telemetry, announce: Calla
         clean = run_until_signalled(
             [(health, HEALTH_STOP_S), (loop, stop_timeout_s)],
             on_started=lambda: announce(f"cruncan worker forwarding {topic} to {third_party}; health on {health.url}"),
-            still_running=lambda: loop.running,
         )
     finally:
         container.shutdown_resources()

@@ -129,6 +129,34 @@ def test_stop_waits_for_the_request_in_flight_then_closes_idle_connections(serve
     busy.close()
 
 
+def test_an_event_loop_that_dies_is_seen_logged_and_its_port_closed(
+    server: WaitressServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A loop that raised leaves the port open, answered by no one: `running` turns false so that
+    `run_until_signalled` shuts the process down instead."""
+    assert server.running
+    with socket.create_connection((server.host, server.port), timeout=5):
+        deadline = time.monotonic() + 5
+        while not server._server.active_channels and time.monotonic() < deadline:
+            time.sleep(0.01)
+        [channel] = server._server.active_channels.values()
+
+        def broken() -> bool:
+            raise RuntimeError("a readable() that raises")
+
+        channel.readable = broken
+        deadline = time.monotonic() + 5
+        while server.running and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    assert not server.running
+    assert "the HTTP event loop stopped on an error" in caplog.text
+    assert "a readable() that raises" in caplog.text
+    assert not server.stop(timeout_s=1), "a server whose loop died did not drain"
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((server.host, server.port), timeout=1).close()
+
+
 def test_output_a_request_thread_is_sending_itself_does_not_wake_the_loop(
     raw_server: waitress_shim.WaitressServer, gate: Gate
 ) -> None:

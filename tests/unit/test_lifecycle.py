@@ -6,10 +6,17 @@ from entrypoints.lifecycle import run_until_signalled
 
 
 class Recorded:
-    def __init__(self, name: str, journal: list[str], finishes: bool = True) -> None:
+    def __init__(
+        self, name: str, journal: list[str], finishes: bool = True, dies: threading.Event | None = None
+    ) -> None:
         self.name = name
         self._journal = journal
         self._finishes = finishes
+        self._dies = dies or threading.Event()
+
+    @property
+    def running(self) -> bool:
+        return not self._dies.is_set()
 
     def start(self) -> None:
         self._journal.append(f"start {self.name}")
@@ -47,6 +54,18 @@ def test_a_background_loop_that_dies_shuts_everything_down():
 
     assert not clean
     assert journal == ["start worker", "stop worker within 1.0"]
+
+
+def test_a_service_whose_thread_dies_shuts_the_others_down_in_order(caplog):
+    journal: list[str] = []
+    dies = threading.Event()
+    services = [(Recorded("relay", journal), 1.0), (Recorded("http server", journal, dies=dies), 2.0)]
+
+    clean = run_until_signalled(services, on_started=lambda: threading.Timer(0.3, dies.set).start())
+
+    assert not clean
+    assert journal == ["start relay", "start http server", "stop http server within 2.0", "stop relay within 1.0"]
+    assert "http server stopped on its own" in caplog.text
 
 
 def test_the_previous_signal_handlers_come_back():
