@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -185,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"cruncan: telemetry configuration error: {exc}", file=sys.stderr)
         return 2
+    # `kill -USR1 PID` writes every thread's stack to stderr: what a process that stopped answering is doing.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     command = chosen(args, handoff)
     try:
         if handoff is None and settings.messaging.backend() == "kafka":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -29,10 +30,22 @@ BODY = {"user_id": "user-1", "prompt": "hello", "data": [{"key": "k", "value": "
 class Api:
     """A running `cruncan api` and raw-socket helpers for it."""
 
-    def __init__(self, url: str, pid: int) -> None:
-        parts = urlsplit(url)
+    def __init__(self, running: RunningCommand) -> None:
+        parts = urlsplit(running.url())
         self.address = (parts.hostname or "127.0.0.1", parts.port or 80)
-        self.pid = pid
+        self.running = running
+        self.pid = running.process.pid
+        self.hung: str | None = None
+
+    def why_hung(self) -> str:
+        """What the server was doing when it stopped answering: every thread's stack (SIGUSR1
+        makes `cruncan` write them) and the end of its output. Later checks fail at once with it."""
+        if self.hung is None:
+            os.kill(self.pid, signal.SIGUSR1)
+            time.sleep(1)
+            tail = "".join(self.running.lines[-200:])
+            self.hung = f"the server stopped answering; its stacks and the end of its output:\n{tail}"
+        return self.hung
 
     def connect(self, timeout_s: float = 10) -> socket.socket:
         return socket.create_connection(self.address, timeout=timeout_s)
@@ -111,7 +124,7 @@ def start_api() -> Iterator[Callable[..., Api]]:
         running = RunningCommand(process)
         threading.Thread(target=lambda: running.lines.extend(iter(process.stdout.readline, "")), daemon=True).start()
         started.append(running)
-        return Api(running.url(), process.pid)
+        return Api(running)
 
     yield start
     for running in started:
@@ -370,13 +383,17 @@ def mutated(data: st.DataObject) -> bytes:
 @given(data=st.data())
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_fuzzed_requests_get_json_errors_or_a_closed_connection_never_a_crash(api: Api, data: st.DataObject) -> None:
+    assert api.hung is None, api.hung
     raw = data.draw(st.binary(max_size=200)) if data.draw(st.booleans()) else mutated(data)
 
     with api.connect(timeout_s=10) as client:
         with contextlib.suppress(ConnectionError):
             client.sendall(raw)
             client.shutdown(socket.SHUT_WR)
-        status, headers, body = read_response(client)
+        try:
+            status, headers, body = read_response(client)
+        except TimeoutError:
+            raise AssertionError(f"no answer to {raw!r} within 10 s; {api.why_hung()}") from None
 
     assert status != 500, body
     if status >= 400:
