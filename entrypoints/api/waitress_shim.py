@@ -368,6 +368,10 @@ class GuardedChannel(HTTPChannel):  # type: ignore[misc]
             super().handle_close()
 
     def handle_close(self) -> None:
+        if self.socket is None:
+            # Closed already: waitress's `handle_write` asks again after a send that found the
+            # client gone closed the connection in the middle of it.
+            return
         if not self.linger_on_close or self.lingering_until is not None:
             super().handle_close()
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -186,3 +187,35 @@ def test_output_a_request_thread_is_sending_itself_does_not_wake_the_loop(
         assert asked == [False, True], "held: nothing the loop could send; released: the loop sends it"
         gate.open.set()
         assert client.recv(4096).startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+def test_a_refusal_whose_client_reset_the_connection_closes_it_and_the_loop_goes_on(
+    gate: Gate, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sending a refusal to a client that reset the connection closes it inside `handle_write`,
+    which then asks to close it again: the second close must see it closed. Found by the raw-socket
+    fuzz test, where it ended the event loop and left the port open and unanswered."""
+    server = WaitressServer(gate, host="127.0.0.1", port=0, threads=1)
+    server.start()
+    try:
+        with socket.create_connection((server.host, server.port), timeout=5) as busy:
+            busy.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert gate.entered.wait(5), "the only request thread is now held"
+            refused = socket.create_connection((server.host, server.port), timeout=5)
+            refused.sendall(b"jPOST / HTTP/1.1\r\nHost: x\r\n\r\n")  # queued for the held thread
+            deadline = time.monotonic() + 5
+            while sum(1 for c in server._server.active_channels.values() if c.requests) < 2:
+                assert time.monotonic() < deadline, "the refused request was never read"
+                time.sleep(0.01)
+            refused.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            refused.close()  # a reset, before the refusal is written
+            gate.open.set()
+            assert busy.recv(4096).startswith(b"HTTP/1.1 200 OK\r\n")
+
+        time.sleep(0.5)  # the loop writes the refusal into the reset connection
+        assert server.running, caplog.text
+        with socket.create_connection((server.host, server.port), timeout=5) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert client.recv(4096).startswith(b"HTTP/1.1 200 OK\r\n")
+    finally:
+        server.stop(timeout_s=1)
