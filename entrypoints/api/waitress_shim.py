@@ -253,8 +253,9 @@ class JsonErrorTask(ErrorTask):  # type: ignore[misc]
 
 class BoundedParser(HTTPRequestParser):  # type: ignore[misc]
     """waitress's parser, refusing a body over `max_body_bytes`, counted after chunked decoding:
-    at the headers for a Content-Length, as soon as the decoded chunks pass it otherwise; and a
-    request whose last transfer coding is not chunked as malformed, not as unsupported."""
+    at the headers for a Content-Length, as soon as the decoded chunks pass it otherwise; a
+    request whose last transfer coding is not chunked as malformed, not as unsupported; and one
+    that names chunked twice."""
 
     error: Any
     completed: bool
@@ -282,6 +283,10 @@ class BoundedParser(HTTPRequestParser):  # type: ignore[misc]
             if transfer_codings(header_plus)[-1:] != [b"chunked"]:
                 raise ParsingError("chunked must be the last transfer coding of a request") from None
             raise TransferEncodingNotImplemented("the server decodes no transfer coding but chunked") from None
+        if transfer_codings(header_plus).count(b"chunked") > 1:
+            # RFC 9112 6.1: a sender must not apply chunked more than once. waitress decodes it once,
+            # and a proxy in front that decoded it twice would read another body: refused, as smuggling.
+            raise ParsingError("chunked may be applied to a request only once")
 
     def _too_large(self) -> bool:
         if self.chunked:

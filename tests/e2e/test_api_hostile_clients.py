@@ -178,6 +178,16 @@ REFUSED_BY_THE_SERVER = {
     ),
     "no chunked": (POST_HEAD + b"Transfer-Encoding: gzip\r\n\r\n{}", 400, "bad_request"),
     "chunked not last": (POST_HEAD + b"Transfer-Encoding: chunked, gzip\r\n\r\n{}", 400, "bad_request"),
+    "chunked twice": (
+        POST_HEAD + b"Transfer-Encoding: chunked, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        400,
+        "bad_request",
+    ),
+    "chunked on two lines": (
+        POST_HEAD + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        400,
+        "bad_request",
+    ),
     "Content-Length over the limit": (
         POST_HEAD + b"Content-Length: %d\r\n\r\n" % (MAX_BODY + 1),
         413,
