@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import timedelta
 
-from domain.model.errors import IdempotencyKeyReused
+from domain.model.errors import DuplicateRequest, IdempotencyKeyReused
 from domain.model.idempotency import DEFAULT_WINDOW, IdempotencyRecord, fingerprint, validated_key
 from domain.model.message import OutboxMessage, RequestMessage
 from domain.model.request import OneRequest, RequestStatus, StoredRequest
@@ -10,11 +11,16 @@ from ports.clock import Clock
 from ports.ids import IdGenerator
 from ports.unit_of_work import UnitOfWorkFactory
 
+ID_ATTEMPTS = 3
+"""How many IDs one request may draw: the store refuses an ID it already holds, which happens when
+two processes share a Snowflake node (the same `ids.node_ip`) and draw in the same millisecond."""
+
 
 class IngestRequest:
     """Validates a body, stores it with a new ID and records the message to publish, all in one
     unit of work; the ID is returned only once that unit commits. With an idempotency key, a body
-    stored under that key within `idempotency_window` is not stored again: its first ID is returned."""
+    stored under that key within `idempotency_window` is not stored again: its first ID is returned.
+    An ID the store already holds is drawn again, in a new unit of work, up to `ID_ATTEMPTS` times."""
 
     def __init__(
         self,
@@ -34,6 +40,12 @@ class IngestRequest:
         request is still being stored) or `IdempotencyKeyReused` (the key came with another body)."""
         key = None if idempotency_key is None else validated_key(idempotency_key)
         request = OneRequest.from_json(body)
+        for _ in range(ID_ATTEMPTS - 1):
+            with suppress(DuplicateRequest):
+                return self._store(request, key, submitted_by)
+        return self._store(request, key, submitted_by)
+
+    def _store(self, request: OneRequest, key: str | None, submitted_by: str | None) -> str:
         now = self._clock.now()
         with self._uow() as uow:
             if key is not None:
