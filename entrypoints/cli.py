@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import json
 import os
@@ -164,6 +165,13 @@ def parsed(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def dump_stacks_on_sigusr1() -> None:
+    """`kill -USR1 PID` writes every thread's stack to stderr: what a process that stopped answering
+    is doing. Not when stderr is no file (captured, or closed): there is nowhere to write them."""
+    with contextlib.suppress(RuntimeError, ValueError, OSError):
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parsed(argv)
     handoff = Handoff.receive(sys.stdin, args.http_process) if getattr(args, "http_process", None) else None
@@ -176,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = loaded
     if args.command == "submit":
         return _submit(args, settings)
+    dump_stacks_on_sigusr1()
     try:
         telemetry = start_telemetry(
             f"cruncan-{args.command}",
@@ -187,8 +196,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"cruncan: telemetry configuration error: {exc}", file=sys.stderr)
         return 2
-    # `kill -USR1 PID` writes every thread's stack to stderr: what a process that stopped answering is doing.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
     command = chosen(args, handoff)
     try:
         if handoff is None and settings.messaging.backend() == "kafka":

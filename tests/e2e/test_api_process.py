@@ -1,5 +1,7 @@
 import http.client
 import json
+import re
+import signal
 import socket
 import time
 from urllib.parse import urlsplit
@@ -59,3 +61,18 @@ def test_a_request_in_flight_when_sigterm_arrives_still_gets_its_201(cruncan):
     assert json.loads(answer.read())["request_id"]
     assert api.process.wait(30) == 0
     assert "stopping http server" in api.output()
+
+
+def test_sigusr1_writes_every_threads_stack_and_the_server_serves_on(cruncan):
+    api = cruncan("api", "--port", "0", "--set", "relay.embedded=false")
+    url = api.url()
+
+    api.process.send_signal(signal.SIGUSR1)
+    api.wait_for_line(re.compile(r"Current thread 0x|Thread 0x"))
+    time.sleep(0.5)
+
+    stacks = api.output()
+    assert "waitress/wasyncore.py" in stacks, "the event loop's thread is among them"
+    assert "lifecycle.py" in stacks, "and the main thread, waiting for a signal"
+    assert urllib3.PoolManager().request("GET", f"{url}/healthz").status == 200
+    assert api.terminate() == 0
