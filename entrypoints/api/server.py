@@ -62,6 +62,11 @@ class WaitressServer:
         self._loop.start()
 
     @property
+    def raw(self) -> waitress_shim.WaitressServer:
+        """The waitress server underneath, for the shim's functions and for diagnosis."""
+        return self._server
+
+    @property
     def running(self) -> bool:
         """Whether the event loop, which accepts and reads every connection, is still turning."""
         return self._loop.is_alive()

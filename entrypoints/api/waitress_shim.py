@@ -83,6 +83,8 @@ def create(
         connection_limit=limits.connection_limit,
         max_request_header_size=limits.max_header_bytes,
         max_request_body_size=2 * limits.max_body_bytes + CHUNKED_FRAMING_ALLOWANCE,
+        # poll(), not select(): select takes no descriptor from 1024 up, and raises on one, ending the loop.
+        asyncore_use_poll=True,
     )
     check_internals(server)
     server.channel_class = partial(GuardedChannel, limits=limits)

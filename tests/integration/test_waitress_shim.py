@@ -138,9 +138,9 @@ def test_an_event_loop_that_dies_is_seen_logged_and_its_port_closed(
     assert server.running
     with socket.create_connection((server.host, server.port), timeout=5):
         deadline = time.monotonic() + 5
-        while not server._server.active_channels and time.monotonic() < deadline:
+        while not server.raw.active_channels and time.monotonic() < deadline:
             time.sleep(0.01)
-        [channel] = server._server.active_channels.values()
+        [channel] = server.raw.active_channels.values()
 
         def broken() -> bool:
             raise RuntimeError("a readable() that raises")
@@ -204,7 +204,7 @@ def test_a_refusal_whose_client_reset_the_connection_closes_it_and_the_loop_goes
             refused = socket.create_connection((server.host, server.port), timeout=5)
             refused.sendall(b"jPOST / HTTP/1.1\r\nHost: x\r\n\r\n")  # queued for the held thread
             deadline = time.monotonic() + 5
-            while sum(1 for c in server._server.active_channels.values() if c.requests) < 2:
+            while sum(1 for c in server.raw.active_channels.values() if c.requests) < 2:
                 assert time.monotonic() < deadline, "the refused request was never read"
                 time.sleep(0.01)
             refused.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -218,4 +218,33 @@ def test_a_refusal_whose_client_reset_the_connection_closes_it_and_the_loop_goes
             client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             assert client.recv(4096).startswith(b"HTTP/1.1 200 OK\r\n")
     finally:
+        server.stop(timeout_s=1)
+
+
+def test_connections_on_descriptors_past_1024_are_served(gate: Gate) -> None:
+    """`select()` takes no descriptor from 1024 (FD_SETSIZE) up, and raising on one would end the
+    event loop: a process near `http.connection_limit` with its pool, producer and log files open
+    gets there. Here the clients' sockets, in the same process, push the server's past it."""
+    gate.open.set()
+    limit = 1200
+    server = WaitressServer(gate, host="127.0.0.1", port=0, threads=2, limits=waitress_shim.HttpLimits(limit))
+    server.start()
+    clients: list[socket.socket] = []
+    try:
+        while len(clients) < 600 or clients[-1].fileno() < 1100:
+            clients.append(socket.create_connection((server.host, server.port), timeout=5))
+        deadline = time.monotonic() + 10
+        while len(server.raw.active_channels) < len(clients):
+            assert time.monotonic() < deadline, f"{len(server.raw.active_channels)} of {len(clients)} accepted"
+            assert server.running, "the event loop died"
+            time.sleep(0.05)
+        assert max(server.raw.active_channels) >= 1024
+
+        last = clients[-1]
+        last.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert last.recv(4096).startswith(b"HTTP/1.1 200 OK\r\n")
+        assert server.running
+    finally:
+        for client in clients:
+            client.close()
         server.stop(timeout_s=1)
