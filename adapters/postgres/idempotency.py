@@ -22,9 +22,9 @@ INSERT_KEY = PreparedInsert(
 TRY_HOLD_KEY = "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))"
 COUNT_EXPIRED = "SELECT count(*) FROM idempotency_key WHERE expires_at <= %s"
 PURGE_EXPIRED_BATCH = """
-    DELETE FROM idempotency_key WHERE key IN (
+    DELETE FROM idempotency_key WHERE key = ANY(ARRAY(
         SELECT key FROM idempotency_key WHERE expires_at <= %s ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED
-    )"""
+    ))"""
 
 
 class PeeweeIdempotencyKeys(IdempotencyKeys):

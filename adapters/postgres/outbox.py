@@ -26,9 +26,9 @@ CLAIM_OLDEST_OF_EACH_KEY = """
 MARK_SENT = "UPDATE outbox SET sent_at = %s WHERE id = ANY(%s)"
 COUNT_SENT_BEFORE = "SELECT count(*) FROM outbox WHERE sent_at < %s"
 DELETE_SENT_BEFORE = """
-    DELETE FROM outbox WHERE id IN (
+    DELETE FROM outbox WHERE id = ANY(ARRAY(
         SELECT id FROM outbox WHERE sent_at < %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
-    )"""
+    ))"""
 
 
 class PeeweeOutbox(Outbox):

@@ -70,12 +70,15 @@ REDRIVE = """
 COUNT_FINISHED_BEFORE = """
     SELECT count(*) FROM request WHERE created_at < %s AND status IN ('forwarded', 'failed')
       AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.key = request.req_id AND outbox.sent_at IS NULL)"""
+# Each clean-up DELETE picks its batch in `ARRAY(subquery)` and deletes by primary key: with
+# `IN (subquery)` Postgres may hash-join the whole table against the batch, reading every row for
+# each batch (tests/integration/test_postgres_query_plans.py).
 DELETE_FINISHED_BEFORE = """
-    DELETE FROM request WHERE req_id IN (
+    DELETE FROM request WHERE req_id = ANY(ARRAY(
         SELECT req_id FROM request WHERE created_at < %s AND status IN ('forwarded', 'failed')
           AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.key = request.req_id AND outbox.sent_at IS NULL)
         ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED
-    )"""
+    ))"""
 
 
 def select_newest(limit: int) -> Statement:

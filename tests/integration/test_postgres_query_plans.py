@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from adapters.postgres.idempotency import PURGE_EXPIRED_BATCH
+from adapters.postgres.outbox import DELETE_SENT_BEFORE
 from adapters.postgres.repository import COUNT_FINISHED_BEFORE, DELETE_FINISHED_BEFORE, select_newest
 from adapters.postgres.schema import migrate
 from harness.postgres import admin_connection, query
@@ -17,6 +19,7 @@ from harness.postgres import admin_connection, query
 pytestmark = pytest.mark.postgres
 
 ROWS = 10_000
+BATCH = 1000  # cleanup.batch_size as shipped
 INDEX = "request_created_at"
 OLDEST_HUNDRED = "2026-01-01T00:01:40Z"
 
@@ -37,6 +40,26 @@ def filled(empty_database: Callable[[], str]) -> str:
         """,
         ROWS,
     )
+    execute_and_analyze(
+        dsn,
+        """
+        INSERT INTO outbox (key, payload, created_at, sent_at)
+        SELECT lpad(i::text, 20, '0'), '\\x00', timestamptz '2026-01-01' + i * interval '1 s',
+               timestamptz '2026-01-01' + i * interval '1 s'
+        FROM generate_series(1, %s) AS i
+        """,
+        ROWS,
+    )
+    execute_and_analyze(
+        dsn,
+        """
+        INSERT INTO idempotency_key (key, fingerprint, req_id, created_at, expires_at)
+        SELECT 'key-' || i, 'f', lpad(i::text, 20, '0'), timestamptz '2026-01-01' + i * interval '1 s',
+               timestamptz '2026-01-02' + i * interval '1 s'
+        FROM generate_series(1, %s) AS i
+        """,
+        ROWS,
+    )
     return dsn
 
 
@@ -45,6 +68,8 @@ def execute_and_analyze(dsn: str, statement: str, *parameters: Any) -> None:
         cursor = connection.cursor()
         cursor.execute(statement, parameters or None)
         cursor.execute("ANALYZE request")
+        cursor.execute("ANALYZE outbox")
+        cursor.execute("ANALYZE idempotency_key")
 
 
 def plan(dsn: str, statement: str, parameters: list[Any]) -> list[dict[str, Any]]:
@@ -79,6 +104,36 @@ def test_the_newest_requests_are_read_backwards_from_the_index_up_to_the_limit(f
 @pytest.mark.parametrize("statement", [COUNT_FINISHED_BEFORE, DELETE_FINISHED_BEFORE], ids=["count", "delete"])
 def test_the_clean_up_finds_old_requests_through_the_index(filled: str, statement: str) -> None:
     assert finds_old_requests_through_the_index(filled, statement)
+
+
+CLEAN_UP_DELETES = {
+    "request": (DELETE_FINISHED_BEFORE, ["2026-01-01T02:00:00Z", BATCH]),
+    "outbox": (DELETE_SENT_BEFORE, ["2026-01-01T02:00:00Z", BATCH]),
+    "idempotency_key": (PURGE_EXPIRED_BATCH, ["2026-01-02T02:00:00Z", BATCH]),
+}
+
+
+def deletes_its_batch_by_primary_key(dsn: str, table: str, statement: str, parameters: list[Any]) -> bool:
+    """Whether `statement` reaches the rows it deletes from `table` through an index, never by
+    reading the whole table: a batch of the clean-up must cost the batch, not the table."""
+    nodes = plan(dsn, statement, parameters)
+    return not any(n["Node Type"] == "Seq Scan" and n.get("Relation Name") == table for n in nodes)
+
+
+@pytest.mark.parametrize("table", CLEAN_UP_DELETES)
+def test_a_clean_up_batch_reads_its_rows_not_the_table(filled: str, table: str) -> None:
+    assert deletes_its_batch_by_primary_key(filled, table, *CLEAN_UP_DELETES[table])
+
+
+def test_deleting_where_the_key_is_in_the_batch_reads_the_whole_table(filled: str) -> None:
+    """The form the clean-up avoids: `IN (subquery)`, which Postgres may join as a hash semi join
+    over every row of the table."""
+    statement, parameters = CLEAN_UP_DELETES["request"]
+    as_in = statement.replace("req_id = ANY(ARRAY(", "req_id IN (").removesuffix(")")
+
+    assert "req_id IN (\n" in as_in
+    assert as_in.rstrip().endswith("SKIP LOCKED\n    )")
+    assert not deletes_its_batch_by_primary_key(filled, "request", as_in, parameters)
 
 
 def test_these_checks_fail_on_a_table_without_the_index(filled: str) -> None:
