@@ -33,6 +33,17 @@ def validated_key(raw: str) -> str:
     return raw
 
 
+SUBJECT_SEPARATOR = "\x1f"
+
+
+def scoped_key(key: str, subject: str | None) -> str:
+    """The key as stored: one authenticated client's keys are its own, so another client that sends
+    the same key neither gets this one's request ID back nor is refused for this one's body. A
+    valid key has no control character, so the separator, and the last one, splits the two
+    unambiguously; without authentication (no subject) the key is stored as sent."""
+    return key if subject is None else f"{subject}{SUBJECT_SEPARATOR}{key}"
+
+
 def fingerprint(request: OneRequest) -> str:
     """The SHA-256 (hex) of the request's canonical JSON: equal for bodies that mean the same request."""
     canonical = json.dumps(request.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -4,7 +4,7 @@ from contextlib import suppress
 from datetime import timedelta
 
 from domain.model.errors import DuplicateRequest, IdempotencyKeyReused
-from domain.model.idempotency import DEFAULT_WINDOW, IdempotencyRecord, fingerprint, validated_key
+from domain.model.idempotency import DEFAULT_WINDOW, IdempotencyRecord, fingerprint, scoped_key, validated_key
 from domain.model.message import OutboxMessage, RequestMessage
 from domain.model.request import OneRequest, RequestStatus, StoredRequest
 from ports.clock import Clock
@@ -20,6 +20,7 @@ class IngestRequest:
     """Validates a body, stores it with a new ID and records the message to publish, all in one
     unit of work; the ID is returned only once that unit commits. With an idempotency key, a body
     stored under that key within `idempotency_window` is not stored again: its first ID is returned.
+    An authenticated client's keys are its own (`submitted_by` scopes them).
     An ID the store already holds is drawn again, in a new unit of work, up to `ID_ATTEMPTS` times."""
 
     def __init__(
@@ -38,7 +39,7 @@ class IngestRequest:
     def __call__(self, body: object, idempotency_key: str | None = None, submitted_by: str | None = None) -> str:
         """Raises `InvalidIdempotencyKey`, `InvalidRequest`, `IdempotencyKeyInUse` (the key's first
         request is still being stored) or `IdempotencyKeyReused` (the key came with another body)."""
-        key = None if idempotency_key is None else validated_key(idempotency_key)
+        key = None if idempotency_key is None else scoped_key(validated_key(idempotency_key), submitted_by)
         request = OneRequest.from_json(body)
         for _ in range(ID_ATTEMPTS - 1):
             with suppress(DuplicateRequest):

@@ -33,8 +33,12 @@ class AuthenticatedApi:
     jwks: JwksServer
     http: urllib3.PoolManager
 
-    def post(self, token: str | None = None, body: bytes = json.dumps(BODY).encode()) -> urllib3.BaseHTTPResponse:
+    def post(
+        self, token: str | None = None, body: bytes = json.dumps(BODY).encode(), key: str | None = None
+    ) -> urllib3.BaseHTTPResponse:
         headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+        if key is not None:
+            headers["Idempotency-Key"] = key
         return self.http.request("POST", f"{self.url}/one", body=body, headers=headers)
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> urllib3.BaseHTTPResponse:
@@ -95,6 +99,20 @@ def test_a_valid_token_submits_and_the_subject_is_recorded_with_the_request(api)
     assert read.status == 200
     assert read.json()["submitted_by"] == "alice"
     assert query(api.dsn, "SELECT submitted_by FROM request") == [("alice",)]
+
+
+def test_two_clients_sending_the_same_idempotency_key_each_get_their_own_request(api):
+    alice, bob = KEY.sign(claims(subject="alice")), KEY.sign(claims(subject="bob"))
+    other_body = json.dumps({**BODY, "prompt": "bob's own"}).encode()
+
+    first = api.post(alice, key="order-1")
+    of_bob = api.post(bob, body=other_body, key="order-1")
+    again = api.post(alice, key="order-1")
+
+    assert (first.status, of_bob.status, again.status) == (201, 201, 201), of_bob.data
+    assert of_bob.json()["request_id"] != first.json()["request_id"], "bob is neither refused nor handed alice's"
+    assert again.json()["request_id"] == first.json()["request_id"]
+    assert sorted(query(api.dsn, "SELECT submitted_by FROM request")) == [("alice",), ("bob",)]
 
 
 def test_no_token_is_401_with_a_bearer_challenge_and_nothing_is_stored(api):

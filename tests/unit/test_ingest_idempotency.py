@@ -3,10 +3,12 @@
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adapters.memory.store import InMemoryUnitOfWork
 from domain.model.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey, InvalidRequest
-from domain.model.idempotency import KEY_MAX
+from domain.model.idempotency import KEY_MAX, KEY_PATTERN, SUBJECT_SEPARATOR, scoped_key
 from domain.services.snowflake import SnowflakeIdGenerator
 from domain.usecases.ingest import IngestRequest
 
@@ -55,6 +57,36 @@ def test_keys_are_separate_and_no_key_means_no_deduplication(ingest, store):
 
     assert len(ids) == 4
     assert len(store.requests) == 4
+
+
+def test_each_authenticated_client_has_keys_of_its_own(ingest, store):
+    alice = ingest(BODY, "key-1", submitted_by="alice")
+    bob = ingest(BODY, "key-1", submitted_by="bob")
+    bob_elsewhere = ingest({**BODY, "prompt": "another body"}, "key-2", submitted_by="bob")
+
+    assert bob != alice, "bob must not be handed alice's request"
+    assert ingest(BODY, "key-1", submitted_by="alice") == alice
+    assert ingest(BODY, "key-1", submitted_by="bob") == bob
+    assert ingest({**BODY, "prompt": "another body"}, "key-2", submitted_by="bob") == bob_elsewhere
+    with pytest.raises(IdempotencyKeyReused):
+        ingest({**BODY, "prompt": "another body"}, "key-1", submitted_by="alice")
+    assert ingest({**BODY, "prompt": "another body"}, "key-2", submitted_by="alice") not in {alice, bob, bob_elsewhere}
+    assert ingest(BODY, "key-1") not in {alice, bob}, "an anonymous key is apart from every client's"
+    assert len(store.requests) == 5
+
+
+@given(
+    subjects=st.tuples(st.text(max_size=8), st.text(max_size=8)).filter(lambda pair: pair[0] != pair[1]),
+    keys=st.tuples(st.from_regex(KEY_PATTERN, fullmatch=True), st.from_regex(KEY_PATTERN, fullmatch=True)),
+)
+def test_two_different_clients_never_share_a_stored_key(subjects, keys):
+    """However subjects and keys are spelled (a subject may hold the separator), two clients, or a
+    client and an anonymous sender, never map to the same stored key."""
+    (first, second), (key, other) = subjects, keys
+
+    assert scoped_key(key, first) != scoped_key(other, second)
+    assert scoped_key(key, first) != other
+    assert scoped_key(key, first).rpartition(SUBJECT_SEPARATOR) == (first, SUBJECT_SEPARATOR, key)
 
 
 def test_after_the_window_the_same_key_stores_a_new_request(store, clock):
