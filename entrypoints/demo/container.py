@@ -13,7 +13,7 @@ from entrypoints.api.container import ApiContainer
 from entrypoints.api.server import WaitressServer
 from entrypoints.components import Core, Messaging, Observability, Storage
 from entrypoints.demo.faults import FaultSwitch, FaultyThirdParty
-from entrypoints.demo.issuer import ALGORITHM, AUDIENCE, JWKS_PATH, DemoIssuer
+from entrypoints.demo.issuer import ALGORITHM, AUDIENCE, JWKS_PATH, DemoIssuer, tokens_for
 from entrypoints.demo.page import demo_blueprint
 from entrypoints.demo.stand_in import create_stand_in_app
 from entrypoints.demo.steps import StepRecorder, record_steps
@@ -127,11 +127,13 @@ class DemoContainer(containers.DeclarativeContainer):
         messaging=messaging,
     )
     steps = providers.Singleton(record_steps, telemetry, providers.Singleton(StepRecorder))
+    tokens = providers.Singleton(tokens_for, config.auth.enabled, stand_in.identity, stand_in.server.provided.url)
     page = providers.Singleton(
         demo_blueprint,
         providers.Singleton(ListRecentRequests, uow=storage.unit_of_work.provider),
         steps,
         stand_in.faults,
+        tokens,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -42,3 +43,11 @@ class DemoIssuer:
             "scope": scopes,
         }
         return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self._kid})
+
+
+def tokens_for(enabled: bool, identity: DemoIssuer, issuer: str) -> Callable[[], str | None]:
+    """What mints a token for the demo's own clients (the page, the printed examples): a new one from
+    `identity` as `issuer` at each call when authentication is `enabled`, else none."""
+    if not enabled:
+        return lambda: None
+    return lambda: identity.mint(issuer=issuer)

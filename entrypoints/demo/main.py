@@ -9,7 +9,7 @@ from dependency_injector import providers
 
 from adapters.telemetry.providers import Telemetry
 from entrypoints.api.main import api_services
-from entrypoints.demo.container import DemoContainer, build_container
+from entrypoints.demo.container import build_container
 from entrypoints.lifecycle import Service, run_until_signalled
 from entrypoints.worker.main import consumer
 
@@ -43,14 +43,6 @@ def instructions(url: str, stand_in_url: str, grpc_target: str, token: str | Non
     )
 
 
-def demo_token(container: DemoContainer, issuer_url: str) -> str | None:
-    """A token to paste, minted by the stand-in issuer, when authentication is on."""
-    if not container.config.auth.enabled():
-        return None
-    token: str = container.stand_in.identity().mint(issuer=issuer_url)
-    return token
-
-
 def run(settings: providers.Configuration, telemetry: Telemetry, announce: Callable[[str], None] = print) -> int:
     container = build_container(settings, telemetry)
     api = container.api()
@@ -62,9 +54,7 @@ def run(settings: providers.Configuration, telemetry: Telemetry, announce: Calla
         everything: list[tuple[Service, float]] = [(stand_in, STAND_IN_STOP_S), (forwarding, forwarding_timeout_s)]
         clean = run_until_signalled(
             [*everything, *services, (rpc, container.config.grpc.shutdown_timeout_s())],
-            on_started=lambda: announce(
-                instructions(server.url, stand_in.url, rpc.target, demo_token(container, stand_in.url))
-            ),
+            on_started=lambda: announce(instructions(server.url, stand_in.url, rpc.target, container.tokens()())),
         )
     finally:
         container.shutdown_resources()

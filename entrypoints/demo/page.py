@@ -1,8 +1,10 @@
-"""The demo page and its two demo-only endpoints: the recent requests with their timelines, and the
-stand-in third party's faults. Registered on the API's app by `cruncan demo` only."""
+"""The demo page and its demo-only endpoints: the recent requests with their timelines, the stand-in
+third party's faults, and a token for the page's own requests when authentication is on. Registered
+on the API's app by `cruncan demo` only."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Blueprint, Response, jsonify, request, send_from_directory
@@ -21,8 +23,14 @@ LIMIT_MAX = 100
 CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
 
 
-def demo_blueprint(recent: ListRecentRequests, steps: StepRecorder, switch: FaultSwitch) -> Blueprint:
-    """`GET /` (the page), `GET /demo/requests?limit=N`, `GET` and `PUT /demo/faults`, and the
+def demo_blueprint(
+    recent: ListRecentRequests,
+    steps: StepRecorder,
+    switch: FaultSwitch,
+    token: Callable[[], str | None] = lambda: None,
+) -> Blueprint:
+    """`GET /` (the page), `GET /demo/requests?limit=N`, `GET` and `PUT /demo/faults`, `GET /demo/token`
+    (`{"token": ...}`, a new one from `token()` each time, null when authentication is off), and the
     page's assets under `/demo/static/`."""
     blueprint = Blueprint("demo", __name__, static_folder=STATIC, static_url_path="/demo/static")
 
@@ -39,6 +47,12 @@ def demo_blueprint(recent: ListRecentRequests, steps: StepRecorder, switch: Faul
             return error_response(400, "invalid_limit", f"limit must be a whole number from 1 to {LIMIT_MAX}")
         listed = [_row(stored, steps) for stored in recent(int(raw))]
         return jsonify({"requests": listed}), 200
+
+    @blueprint.get("/demo/token")
+    def page_token() -> Response:
+        response = jsonify({"token": token()})
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @blueprint.get("/demo/faults")
     def faults() -> Response:

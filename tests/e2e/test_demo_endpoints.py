@@ -102,3 +102,32 @@ def test_methods_the_demo_endpoints_do_not_take_get_a_json_405(demo_url: str) ->
         answer = urllib3.request(method, f"{demo_url}{path}", body=b"{}")
         assert answer.status == 405, (method, path)
         assert answer.json()["error"] == "method_not_allowed"
+
+
+def test_without_authentication_the_page_gets_no_token(demo_url: str) -> None:
+    answer = urllib3.request("GET", f"{demo_url}/demo/token")
+
+    assert answer.status == 200
+    assert answer.json() == {"token": None}
+    assert answer.headers["Cache-Control"] == "no-store"
+
+
+def test_with_authentication_the_page_gets_a_fresh_token_that_the_api_takes(cruncan) -> None:
+    url = cruncan("demo", "--auth", "--port", "0", "--set", "demo.stand_in_port=0").url()
+    body = json.dumps({"user_id": "user-1", "prompt": "hello"}).encode()
+
+    refused = urllib3.request("POST", f"{url}/one", body=body, headers={"Content-Type": "application/json"})
+    token = urllib3.request("GET", f"{url}/demo/token").json()["token"]
+    accepted = urllib3.request(
+        "POST",
+        f"{url}/one",
+        body=body,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+
+    assert refused.status == 401
+    assert accepted.status == 201, accepted.data
+    read = urllib3.request(
+        "GET", f"{url}{accepted.headers['Location']}", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    assert read["submitted_by"] == "demo-user"

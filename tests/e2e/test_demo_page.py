@@ -82,6 +82,22 @@ def test_a_request_sent_through_the_form_is_seen_reaching_forwarded_with_its_ste
     assert console_errors(browser) == []
 
 
+def test_with_authentication_on_the_form_sends_the_page_a_token_and_the_request_is_forwarded(
+    cruncan, tmp_path: Path
+) -> None:
+    url = cruncan("demo", "--auth", "--port", "0", "--set", "demo.stand_in_port=0").url()
+    with chromium() as driver:
+        driver.get(f"{url}/")
+        wait(driver).until(lambda d: d.find_element(By.ID, "user_id").get_attribute("value") == "user-1")
+
+        driver.find_element(By.ID, "send").click()
+        request_id = sent_request_id(driver)
+
+        row_in(driver, request_id, "forwarded")
+        screenshot(driver, tmp_path, "forwarded-with-auth")
+        assert console_errors(driver) == []
+
+
 def test_an_invalid_field_shows_the_api_error_next_to_that_field(browser: WebDriver, tmp_path: Path) -> None:
     set_value(browser, "user_id", "   ")
     browser.find_element(By.ID, "send").click()

@@ -137,6 +137,12 @@
     setError($("#error-form"), path ? `${path}: ${message}` : message, $("#send"));
   }
 
+  // With authentication on (`cruncan demo --auth`), the demo's stand-in issuer signs a token for the page.
+  async function pageToken() {
+    const response = await fetch("/demo/token", { cache: "no-store" });
+    return (await response.json()).token;
+  }
+
   async function send(event) {
     event.preventDefault();
     clearErrors();
@@ -145,7 +151,10 @@
     let response;
     let answer;
     try {
-      response = await fetch("/one", { method: "POST", headers: { "Content-Type": "application/json" }, body });
+      const headers = { "Content-Type": "application/json" };
+      const token = await pageToken();
+      if (token) headers.Authorization = `Bearer ${token}`;
+      response = await fetch("/one", { method: "POST", headers, body });
       answer = await response.json();
     } catch (error) {
       sendResult.textContent = "";
