@@ -29,6 +29,9 @@ class InMemoryStore:
         self.requests: dict[str, StoredRequest] = {}
         self.outbox: dict[int, OutboxMessage] = {}
         self.sent: dict[int, datetime] = {}
+        # The outbox IDs not sent yet, oldest first (IDs are given in order at commit): what the relay
+        # reads, without going through every message ever sent.
+        self.unsent_ids: dict[int, None] = {}
         self.claimed: set[int] = set()
         self.held_requests: set[str] = set()
         self.redriven_letters: dict[Origin, str | None] = {}
@@ -44,7 +47,7 @@ class InMemoryStore:
 
     def unsent(self) -> int:
         with self.lock:
-            return len(self.outbox) - len(self.sent)
+            return len(self.unsent_ids)
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,7 @@ class InMemoryRequestRepository(RequestRepository):
 
     def _finished_before(self, cutoff: datetime) -> list[str]:
         with self._store.lock:
-            unsent = {m.key for i, m in self._store.outbox.items() if i not in self._store.sent}
+            unsent = {self._store.outbox[i].key for i in self._store.unsent_ids}
             return [
                 request_id
                 for request_id, request in sorted(self._store.requests.items())
@@ -188,9 +191,9 @@ class InMemoryOutbox(Outbox):
 
     def _oldest_free_of_each_key(self) -> Iterator[int]:
         seen: set[str] = set()
-        for outbox_id in sorted(self._store.outbox):
+        for outbox_id in self._store.unsent_ids:
             key = self._store.outbox[outbox_id].key
-            if outbox_id in self._store.sent or key in seen:
+            if key in seen:
                 continue
             seen.add(key)
             if outbox_id not in self._store.claimed:
@@ -318,7 +321,7 @@ class InMemoryUnitOfWork(UnitOfWork):
     def commit(self) -> None:
         store, changes = self._store, self._changes
         with store.lock:
-            clashes = sorted(set(changes.added) & set(store.requests))
+            clashes = sorted(request_id for request_id in changes.added if request_id in store.requests)
             if clashes:
                 self._discard()
                 raise _duplicate(clashes[0])
@@ -330,29 +333,7 @@ class InMemoryUnitOfWork(UnitOfWork):
             if stale:
                 self._discard()
                 raise RedriveConflict(f"request {stale[0]} changed while it was being re-driven; nothing was kept")
-            store.requests.update(changes.redriven)
-            store.redriven_letters.update(changes.letters)
-            for request_id in changes.requests_deleted:
-                store.requests.pop(request_id, None)
-            for key in [k for k, r in store.idempotency_keys.items() if r.request_id in changes.requests_deleted]:
-                del store.idempotency_keys[key]
-            for outbox_id in changes.messages_deleted:
-                store.outbox.pop(outbox_id, None)
-                store.sent.pop(outbox_id, None)
-            store.requests.update(changes.added)
-            for key, purged_at in changes.keys_purged.items():
-                if (record := store.idempotency_keys.get(key)) and record.expired(purged_at):
-                    del store.idempotency_keys[key]
-            store.idempotency_keys.update(changes.keys_added)
-            for request_id, transition in changes.transitions:
-                current = store.requests.get(request_id)
-                moved = current and transition.apply(current)
-                if moved:
-                    store.requests[request_id] = moved
-            for message in changes.messages:
-                store.outbox[store.next_outbox_id()] = message
-            store.messages_added += len(changes.messages)
-            store.sent.update(changes.sent)
+            _apply(store, changes)
             if changes.messages:
                 store.new_messages.notify_all()
         self.committed = True
@@ -419,6 +400,40 @@ def _redrives(current: StoredRequest | None, redriven: StoredRequest) -> bool:
 
 def _in_use(key: str) -> IdempotencyKeyInUse:
     return IdempotencyKeyInUse(f"another request holds the idempotency key ({len(key)} characters)")
+
+
+def _apply(store: InMemoryStore, changes: _Changes) -> None:
+    """Makes a unit's checked changes the store's committed state; the caller holds the store's lock."""
+    store.requests.update(changes.redriven)
+    store.redriven_letters.update(changes.letters)
+    for request_id in changes.requests_deleted:
+        store.requests.pop(request_id, None)
+    if changes.requests_deleted:
+        deleted = changes.requests_deleted
+        for key in [k for k, r in store.idempotency_keys.items() if r.request_id in deleted]:
+            del store.idempotency_keys[key]
+    for outbox_id in changes.messages_deleted:
+        store.outbox.pop(outbox_id, None)
+        store.sent.pop(outbox_id, None)
+        store.unsent_ids.pop(outbox_id, None)
+    store.requests.update(changes.added)
+    for key, purged_at in changes.keys_purged.items():
+        if (record := store.idempotency_keys.get(key)) and record.expired(purged_at):
+            del store.idempotency_keys[key]
+    store.idempotency_keys.update(changes.keys_added)
+    for request_id, transition in changes.transitions:
+        current = store.requests.get(request_id)
+        moved = current and transition.apply(current)
+        if moved:
+            store.requests[request_id] = moved
+    for message in changes.messages:
+        outbox_id = store.next_outbox_id()
+        store.outbox[outbox_id] = message
+        store.unsent_ids[outbox_id] = None
+    store.messages_added += len(changes.messages)
+    store.sent.update(changes.sent)
+    for outbox_id in changes.sent:
+        store.unsent_ids.pop(outbox_id, None)
 
 
 def _duplicate(request_id: str) -> DuplicateRequest:

@@ -28,6 +28,7 @@ def fill(store: InMemoryStore, clock: ManualClock) -> None:
     store.requests["new"] = StoredRequest("new", OneRequest("u", ""), RequestStatus.FORWARDED, now, now)
     store.outbox[store.next_outbox_id()] = OutboxMessage("new", b"{}", now)
     store.sent[len(store.outbox)] = now
+    store.unsent_ids.update(dict.fromkeys(i for i in store.outbox if i not in store.sent))
     store.idempotency_keys["gone"] = IdempotencyRecord("gone", "f", "old0", old, old + DAY)
     store.idempotency_keys["live"] = IdempotencyRecord("live", "f", "new", now, now + DAY)
 
