@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,16 @@ AUTO = "auto"
 MAX_PROCESSES = MAX_SEQUENCE + 1
 """Processes on one host share its Snowflake node, and split each millisecond's sequence numbers."""
 C_INT_MAX = 2**31 - 1
+PORT = (0, 65_535)  # 0: any free port
 WHOLE_NUMBERS: dict[str, tuple[int, int]] = {
+    "http.port": PORT,
+    "http.threads": (1, 1024),
+    "http.max_body_bytes": (1, C_INT_MAX),
+    "http.max_header_bytes": (1, C_INT_MAX),
+    "http.connection_limit": (1, 1_000_000),
+    "grpc.port": PORT,
+    "grpc.threads": (1, 1024),
+    "grpc.max_message_bytes": (1, C_INT_MAX),
     "grpc.keepalive_time_ms": (1, C_INT_MAX),
     "grpc.keepalive_timeout_ms": (1, C_INT_MAX),
     "grpc.max_pings_without_data": (0, C_INT_MAX),
@@ -57,8 +67,55 @@ WHOLE_NUMBERS: dict[str, tuple[int, int]] = {
     "grpc.max_connection_idle_ms": (0, C_INT_MAX),
     "grpc.max_connection_age_ms": (0, C_INT_MAX),
     "grpc.max_connection_age_grace_ms": (0, C_INT_MAX),
+    "idempotency.window_s": (1, C_INT_MAX),
+    "ids.backwards_tolerance_ms": (0, 3_600_000),
+    "storage.postgres.pool_size": (1, 10_000),
+    "storage.postgres.connect_timeout_s": (1, 3_600),
+    "storage.postgres.stale_timeout_s": (1, C_INT_MAX),
+    "storage.postgres.statement_timeout_ms": (0, C_INT_MAX),  # 0: no limit, as in Postgres
+    "messaging.kafka.partitions": (1, 1_000_000),
+    "messaging.kafka.replication_factor": (1, 32_767),
+    "messaging.kafka.linger_ms": (0, 900_000),  # librdkafka's ranges, here and below
+    "messaging.kafka.consumer_fetch_wait_max_ms": (0, 300_000),
+    "messaging.kafka.delivery_timeout_ms": (0, C_INT_MAX),
+    "messaging.kafka.request_timeout_ms": (1, 900_000),
+    "relay.batch_size": (1, 100_000),
+    "worker.concurrency": (1, 1024),
+    "worker.session_timeout_ms": (1, 3_600_000),
+    "worker.health.port": PORT,
+    "third_party.pool_size": (1, 1024),
+    "redrive.batch_size": (1, 100_000),
+    "redrive.hold_after_claim_lock": (0, 2**63 - 1),
+    "cleanup.batch_size": (1, 1_000_000),
+    "demo.stand_in_port": PORT,
 }
 """Settings that take a whole number, with the least and the most each takes (gRPC's options are C ints)."""
+MAX_SECONDS = 366 * 86_400
+SECONDS: dict[str, bool] = {
+    "http.header_timeout_s": False,
+    "http.body_timeout_s": False,
+    "http.shutdown_timeout_s": True,
+    "grpc.shutdown_timeout_s": True,
+    "auth.leeway_s": True,
+    "auth.jwks_lifespan_s": False,
+    "auth.jwks_cooldown_s": True,
+    "auth.jwks_timeout_s": False,
+    "messaging.kafka.close_timeout_s": True,
+    "relay.poll_interval_s": False,
+    "relay.drain_s": True,
+    "relay.shutdown_timeout_s": True,
+    "worker.commit_interval_s": True,  # 0: commit after every pass
+    "worker.lag_refresh_s": False,
+    "worker.shutdown_timeout_s": True,
+    "worker.health.liveness_threshold_s": False,
+    "token.expiry_skew_s": True,
+    "token.timeout_s": False,
+    "third_party.connect_timeout_s": False,
+    "third_party.read_timeout_s": False,
+    "jobs.lock.ttl_s": False,
+}
+"""Settings that take a number of seconds up to `MAX_SECONDS`, and whether each may be 0 (a wait,
+a deadline or a margin that can be none); the others must be more than 0."""
 # Each dependency is retried in one place, by a `retry: {base_s, max_s, attempts}` section; the
 # fewest and most attempts (0: until it succeeds; None: no most) each section allows.
 RETRIES: dict[str, tuple[int, int | None]] = {
@@ -102,6 +159,12 @@ def load_settings(
             raise SettingsError(f"--set {item!r}: expected key=value, for example storage.backend=postgres")
         given[_apply(config, key.strip(), raw, f"--set {key.strip()}")] = f"--set {key.strip()}"
     _read_secret_files(config, given)
+    _check_values(config)
+    return config
+
+
+def _check_values(config: providers.Configuration) -> None:
+    """Refuses, naming the key, the first value outside what its setting takes; reads `auto` process counts."""
     for key, allowed in CHOICES.items():
         value = setting(config, key)
         if value not in allowed:
@@ -112,7 +175,8 @@ def load_settings(
         config.set(key, process_count(key, setting(config, key), usable_cpus))
     for key, bounds in WHOLE_NUMBERS.items():
         _check_whole_number(key, setting(config, key), bounds)
-    return config
+    for key, zero_allowed in SECONDS.items():
+        _check_seconds(key, setting(config, key), zero_allowed)
 
 
 def process_count(key: str, value: object, cpus: Callable[[], int]) -> int:
@@ -136,6 +200,21 @@ def _check_whole_number(key: str, value: object, bounds: tuple[int, int]) -> Non
     least, most = bounds
     if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= most:
         raise SettingsError(f"setting {key} is {value!r}; expected a whole number from {least} to {most}")
+
+
+def _check_seconds(key: str, value: object, zero_allowed: bool) -> None:
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value >= 0 if zero_allowed else value > 0)
+        and value <= MAX_SECONDS
+    ):
+        return
+    least = "from 0" if zero_allowed else "more than 0"
+    raise SettingsError(
+        f"setting {key} is {value!r}; expected a number of seconds {least} up to {MAX_SECONDS} (366 days)"
+    )
 
 
 def _check_retry(key: str, section: object, attempts: tuple[int, int | None]) -> None:

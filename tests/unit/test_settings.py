@@ -7,7 +7,18 @@ from hypothesis import strategies as st
 
 from adapters.system import usable_cpus
 from domain.model.retry import RetryPolicy
-from entrypoints.settings import DEFAULTS, SettingsError, load_settings, process_count, require
+from entrypoints.settings import (
+    DEFAULTS,
+    MAX_SECONDS,
+    PROCESS_COUNTS,
+    RETRIES,
+    SECONDS,
+    WHOLE_NUMBERS,
+    SettingsError,
+    load_settings,
+    process_count,
+    require,
+)
 
 
 def test_the_shipped_file_gives_every_default():
@@ -292,3 +303,71 @@ def test_a_grpc_connection_limit_outside_what_grpc_takes_stops_start_up_naming_i
 def test_a_negative_grpc_connection_limit_from_a_flag_is_refused():
     with pytest.raises(SettingsError, match=re.escape("setting grpc.max_pings_without_data is -2")):
         load_settings(environ={}, overrides=["grpc.max_pings_without_data=-2"])
+
+
+def numeric_settings(section: dict[str, object], prefix: str = "") -> list[str]:
+    """The key of every setting whose default is a number (not a flag), however deeply nested."""
+    keys: list[str] = []
+    for name, value in section.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict):
+            keys += numeric_settings(value, f"{key}.")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            keys.append(key)
+    return keys
+
+
+def test_every_numeric_setting_has_bounds_that_its_default_keeps():
+    defaults = load_settings(environ={})
+    retried = {f"{section}.{name}" for section in RETRIES for name in ("base_s", "max_s", "attempts")}
+
+    unbounded = set(numeric_settings(defaults())) - set(WHOLE_NUMBERS) - set(SECONDS) - retried - set(PROCESS_COUNTS)
+
+    assert unbounded == set(), "give each numeric setting its bounds in entrypoints/settings.py"
+
+
+@pytest.mark.parametrize("key", sorted(WHOLE_NUMBERS))
+def test_a_whole_number_setting_takes_its_bounds_and_refuses_one_past_them(key):
+    least, most = WHOLE_NUMBERS[key]
+
+    assert load_settings(environ={}, overrides=[f"{key}={least}"]).get(key) == least
+    assert load_settings(environ={}, overrides=[f"{key}={most}"]).get(key) == most
+    for outside in (least - 1, most + 1):
+        with pytest.raises(SettingsError, match=re.escape(f"setting {key} is {outside}; expected a whole number")):
+            load_settings(environ={}, overrides=[f"{key}={outside}"])
+
+
+@pytest.mark.parametrize("key", sorted(SECONDS))
+def test_a_number_of_seconds_refuses_the_negative_the_endless_and_not_a_number(key):
+    assert load_settings(environ={}, overrides=[f"{key}={MAX_SECONDS}"]).get(key) == MAX_SECONDS
+    refused = ["-0.001", "inf", "nan", str(MAX_SECONDS + 1)] + ([] if SECONDS[key] else ["0"])
+    for value in refused:
+        with pytest.raises(SettingsError, match=re.escape(f"setting {key} is ")):
+            load_settings(environ={}, overrides=[f"{key}={value}"])
+    if SECONDS[key]:
+        assert load_settings(environ={}, overrides=[f"{key}=0"]).get(key) == 0
+
+
+@given(key=st.sampled_from(sorted(WHOLE_NUMBERS)), value=st.integers(min_value=-(2**70), max_value=2**70))
+def test_any_whole_number_loads_within_its_bounds_or_is_refused_naming_the_setting(key, value):
+    least, most = WHOLE_NUMBERS[key]
+    if least <= value <= most:
+        assert load_settings(environ={}, overrides=[f"{key}={value}"]).get(key) == value
+    else:
+        with pytest.raises(SettingsError, match=re.escape(f"setting {key} is {value}")):
+            load_settings(environ={}, overrides=[f"{key}={value}"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("http.port=70000", "setting http.port is 70000; expected a whole number from 0 to 65535"),
+        ("http.threads=0", "setting http.threads is 0; expected a whole number from 1 to 1024"),
+        ("http.connection_limit=0", "setting http.connection_limit is 0"),
+        ("http.header_timeout_s=-5", "setting http.header_timeout_s is -5.0; expected a number of seconds more than 0"),
+    ],
+)
+def test_values_that_started_a_server_that_could_not_serve_are_refused(override, message):
+    """Each started before: 70000 bound port 4464, no threads answered nothing, a limit of 0 accepted nothing."""
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        load_settings(environ={}, overrides=[override])
