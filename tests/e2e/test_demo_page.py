@@ -40,15 +40,21 @@ def sent_request_id(driver: WebDriver) -> str:
 
 
 def row_in(driver: WebDriver, request_id: str, status: str, timeout_s: float = 20) -> dict[str, str]:
-    """The text of each cell of the request's row, by column, once the row shows `status`. Read in one
-    script, so that the table's next refresh cannot replace the row half-way through."""
+    """The text of each cell of the request's row, by column, once the row shows `status` and the step
+    that ended in it: the worker stores the status a moment before its span ends, and a refresh in
+    between shows the status without that step. Read in one script, so that the table's next refresh
+    cannot replace the row half-way through."""
     script = """
         const row = document.querySelector(`tr[data-request-id="${arguments[0]}"][data-status="${arguments[1]}"]`);
         return row && Object.fromEntries(Array.from(row.cells, (td) => [td.dataset.label, td.innerText]));
     """
-    return wait(driver, timeout_s).until(
-        lambda d: d.execute_script(script, request_id, status), f"no row for request {request_id} in status {status}"
-    )
+    last_step = re.compile(rf"(?m)^{status} ")
+
+    def shown(d: WebDriver) -> dict[str, str] | None:
+        row: dict[str, str] | None = d.execute_script(script, request_id, status)
+        return row if row and last_step.search(row.get("Steps", "")) else None
+
+    return wait(driver, timeout_s).until(shown, f"no row for request {request_id} in status {status} with its step")
 
 
 def set_value(driver: WebDriver, element_id: str, value: str) -> None:
