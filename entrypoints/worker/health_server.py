@@ -51,9 +51,7 @@ class HealthServer:
     name = "worker health server"
 
     def __init__(self, app: Callable[..., Iterable[bytes]], host: str, port: int) -> None:
-        self._server: Any = create_server(
-            app, host=host, port=port, threads=1, ident="cruncan-worker", asyncore_use_poll=True
-        )
+        self._server: Any = create_server(app, host=host, port=port, threads=1, ident="cruncan-worker")
         self._thread = threading.Thread(target=self._server.run, name="health-http", daemon=True)
 
     @property
