@@ -26,7 +26,7 @@ from pathlib import Path
 
 from adapters.postgres.schema import migrate
 from bench.otlp_sink import NullOtlpSink
-from bench.servers import Served, serve
+from bench.servers import SAMPLED, Served, serve
 from bench.wrk import Run, require_wrk, wrk
 from harness.postgres import ADMIN_DSN, query, temporary_database
 from harness.tansu import start_tansu
@@ -125,7 +125,7 @@ def _start_servers(stack: ExitStack) -> dict[str, Served]:
         "off": {"OTEL_SDK_DISABLED": "true"},
         "off2": {"OTEL_SDK_DISABLED": "true", "CRUNCAN_HTTP__PROCESSES": "2"},
         "on": exporting,
-        "sampled": {**exporting, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
+        "sampled": {**exporting, **SAMPLED},
     }
     servers = {}
     for name in ("bare", "bare2", "off", "off2", "on", "sampled"):

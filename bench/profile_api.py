@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench.otlp_sink import NullOtlpSink
-from bench.servers import serve
+from bench.servers import SAMPLED, serve
 from bench.stack import real_stack
 from bench.wrk import Run, require_wrk, wrk
 
@@ -47,7 +47,7 @@ def main() -> None:
             "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
         }
         if args.telemetry == "sampled":
-            env |= {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+            env |= SAMPLED
         server = stack.enter_context(serve("profiled api", ["-m", "entrypoints.cli", "api", "--port", "0"], env))
         wrk("warm-up", f"{server.url}/one", seconds=3)
         command = [py_spy, "record", "--idle" if args.waits else "--gil", "--rate", "250", "--format", "raw"]

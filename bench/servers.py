@@ -17,6 +17,10 @@ from pathlib import Path
 from bench.load import ROOT
 
 LISTENING = re.compile(r"listening on (http://[\d.]+:\d+)")
+SAMPLED = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+"""Telemetry on, with one trace in ten sampled (parent-based): issue 9's 10% variant."""
+TELEMETRY = {"off": {"OTEL_SDK_DISABLED": "true"}, "on": {}, "sampled": SAMPLED}
+"""The environment of each telemetry variant the benchmarks compare, on top of an exporting one."""
 START_TIMEOUT_S = 60.0
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 

@@ -24,15 +24,13 @@ from pathlib import Path
 from adapters.postgres.schema import migrate
 from bench.load import ROOT
 from bench.otlp_sink import NullOtlpSink
-from bench.servers import Served, serve
+from bench.servers import TELEMETRY, Served, serve
 from bench.wrk import Run, require_wrk, wrk
 from harness.otlp import OtlpReceiver
 from harness.postgres import temporary_database
 from harness.tansu import start_tansu
 
 CRUNCAN = ["-m", "entrypoints.cli", "api", "--port", "0"]
-SAMPLED = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
-TELEMETRY = {"off": {"OTEL_SDK_DISABLED": "true"}, "on": {}, "sampled": SAMPLED}
 
 
 def main() -> None:

@@ -30,12 +30,11 @@ from typing import Any
 
 from bench.load import ROOT
 from bench.otlp_sink import NullOtlpSink
+from bench.servers import TELEMETRY
 from bench.stack import real_stack
 
 BODY = b'{"user_id": "bench-user", "prompt": "hello", "data": [{"key": "k", "value": "v"}]}'
 THREADS = 8
-SAMPLED = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
-TELEMETRY = {"off": {"OTEL_SDK_DISABLED": "true"}, "on": {}, "sampled": SAMPLED}
 
 
 def main() -> None:
