@@ -125,6 +125,12 @@ class Pipeline:
         self.sent.append(sent)
         return sent
 
+    def store_and_publish(self, count: int) -> list[str]:
+        """Stores `count` requests, for user-0 onwards, and publishes them; returns their IDs in order."""
+        request_ids = [self.store(f"user-{n}").request_id for n in range(count)]
+        self.publish()
+        return request_ids
+
     def publish(self) -> None:
         """Relays every stored request to the topic, as the API's relay does."""
         while True:

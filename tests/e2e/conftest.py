@@ -15,6 +15,7 @@ from tests.component.forwarding_world import Pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 LISTENING = re.compile(r"listening on (http://[\d.]+:\d+)")
+WORKER_STARTED = re.compile("cruncan worker forwarding")
 
 
 @dataclass

@@ -13,13 +13,13 @@ from harness.kafka import read_messages
 from harness.polling import eventually
 from harness.wiremock import any_three_request, token_request, token_response
 from tests.component.forwarding_world import CLIENT_ID, CLIENT_SECRET
+from tests.e2e.conftest import WORKER_STARTED
 from tests.e2e.jobs import Cruncan, job_env, redrive_messages
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.wiremock]
 
 REQUESTS = 5
 TOKEN = "dlq-token"
-STARTED = re.compile("cruncan worker forwarding")
 POISON = b"\xff not a request"
 SUMMARY = re.compile(
     r"re-drove (\d+) request\(s\) and (\d+) poison message\(s\) from the dead letters; "
@@ -49,13 +49,12 @@ def summary(cruncan: Cruncan, env: dict[str, str]) -> tuple[int, ...]:
 def test_dead_letters_are_redriven_once_however_often_the_command_runs(cruncan: Cruncan, pipeline) -> None:
     pipeline.wiremock.stub(token_request(CLIENT_ID, CLIENT_SECRET), token_response(TOKEN))
     pipeline.wiremock.stub(any_three_request(TOKEN), {"status": 422, "body": "bad field"})
-    expected = {pipeline.store(f"user-{n}").request_id for n in range(REQUESTS)}
-    pipeline.publish()
+    expected = set(pipeline.store_and_publish(REQUESTS))
     producer = Producer({"bootstrap.servers": pipeline.broker.bootstrap_servers})
     producer.produce(pipeline.topic, key=b"poison", value=POISON, headers=[("traceparent", b"00-poison")])
     producer.flush(10)
     worker = cruncan("worker", *pipeline.worker_arguments())
-    worker.wait_for_line(STARTED)
+    worker.wait_for_line(WORKER_STARTED)
     eventually(lambda: pipeline.statuses() == {"failed": REQUESTS}, f"all {REQUESTS} requests failed")
     read_messages(pipeline.broker.bootstrap_servers, pipeline.dlq_topic, REQUESTS + 1)
     assert worker.terminate() == 0

@@ -3,30 +3,27 @@ the real worker, relay, Tansu, WireMock, Postgres and Redis."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from harness import redis as redis_harness
 from harness.polling import eventually
 from harness.wiremock import any_three_request, token_request, token_response
 from tests.component.forwarding_world import CLIENT_ID, CLIENT_SECRET
+from tests.e2e.conftest import WORKER_STARTED
 from tests.e2e.jobs import Cruncan, job_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.wiremock, pytest.mark.redis]
 
 REQUESTS = 30
 TOKEN = "redrive-token"
-STARTED = re.compile("cruncan worker forwarding")
 
 
 def test_redriven_requests_are_forwarded_once_each(cruncan: Cruncan, pipeline, redis_url: str) -> None:
     pipeline.wiremock.stub(token_request(CLIENT_ID, CLIENT_SECRET), token_response(TOKEN))
     pipeline.wiremock.stub(any_three_request(TOKEN), {"status": 422, "body": "bad field"})
-    expected = {pipeline.store(f"user-{n}").request_id for n in range(REQUESTS)}
-    pipeline.publish()
+    expected = set(pipeline.store_and_publish(REQUESTS))
     worker = cruncan("worker", *pipeline.worker_arguments())
-    worker.wait_for_line(STARTED)
+    worker.wait_for_line(WORKER_STARTED)
     eventually(lambda: pipeline.statuses() == {"failed": REQUESTS}, f"all {REQUESTS} requests failed")
 
     pipeline.wiremock.reset()

@@ -20,7 +20,7 @@ from harness.kafka import read_messages
 from harness.otlp import OtlpReceiver, ReceivedPoint, ReceivedSpan
 from harness.polling import eventually
 from tests.component.forwarding_world import CLIENT_ID, CLIENT_SECRET, Pipeline
-from tests.e2e.conftest import RunningCommand
+from tests.e2e.conftest import WORKER_STARTED, RunningCommand
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.wiremock]
 
@@ -33,7 +33,6 @@ CALLER_TOKEN = f"e2e-caller-token-{uuid.uuid4().hex}"
 BASIC_CREDENTIALS = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
 PROMPT = f"a prompt that no span or log may quote {uuid.uuid4().hex}"
 PSYCOPG2, URLLIB3 = "opentelemetry.instrumentation.psycopg2", "opentelemetry.instrumentation.urllib3"
-WORKER_STARTED = re.compile("cruncan worker forwarding")
 RELAY_STARTED = re.compile("cruncan relay publishing the outbox")
 TRACEPARENT = re.compile(r"^00-(?P<trace_id>[0-9a-f]{32})-(?P<span_id>[0-9a-f]{16})-[0-9a-f]{2}$")
 

@@ -3,12 +3,12 @@ its slots overlap as the third party sees them, all eight of them and never more
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 
 from harness.polling import eventually
+from tests.e2e.conftest import WORKER_STARTED
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.wiremock]
 
@@ -16,7 +16,6 @@ REQUESTS = 24
 CONCURRENCY = 8
 THIRD_PARTY_DELAY_MS = 500
 TOKEN = "concurrency-test-token"
-STARTED = re.compile("cruncan worker forwarding")
 
 
 def most_at_once(served: list[dict[str, Any]]) -> int:
@@ -35,12 +34,10 @@ def most_at_once(served: list[dict[str, Any]]) -> int:
 
 def test_eight_slots_serve_eight_requests_at_once_at_the_third_party_and_never_more(cruncan, pipeline):
     pipeline.stub_token_and_third_party(TOKEN, THIRD_PARTY_DELAY_MS)
-    for n in range(REQUESTS):
-        pipeline.store(f"user-{n}")
-    pipeline.publish()
+    pipeline.store_and_publish(REQUESTS)
 
     worker = cruncan("worker", *pipeline.worker_arguments(CONCURRENCY))
-    worker.wait_for_line(STARTED)
+    worker.wait_for_line(WORKER_STARTED)
     eventually(lambda: pipeline.statuses() == {"forwarded": REQUESTS}, f"all {REQUESTS} requests forwarded")
     assert worker.terminate() == 0, worker.output()
 

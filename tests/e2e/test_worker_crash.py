@@ -3,11 +3,10 @@ reaches the third party, at least once; the duplicates a crash costs are counted
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from harness.polling import eventually
+from tests.e2e.conftest import WORKER_STARTED
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.wiremock]
 
@@ -15,16 +14,14 @@ REQUESTS = 200
 CONCURRENCY = 4
 THIRD_PARTY_DELAY_MS = 40
 TOKEN = "crash-test-token"
-STARTED = re.compile("cruncan worker forwarding")
 
 
 def test_a_worker_killed_mid_run_loses_no_request(cruncan, pipeline, record_property):
     pipeline.stub_token_and_third_party(TOKEN, THIRD_PARTY_DELAY_MS)
-    expected = {pipeline.store(f"user-{n}").request_id for n in range(REQUESTS)}
-    pipeline.publish()
+    expected = set(pipeline.store_and_publish(REQUESTS))
 
     first = cruncan("worker", *pipeline.worker_arguments(CONCURRENCY))
-    first.wait_for_line(STARTED)
+    first.wait_for_line(WORKER_STARTED)
     eventually(lambda: len(pipeline.received_ids()) >= REQUESTS // 4, "the first worker a quarter of the way")
     first.process.kill()
     first.process.wait(10)
@@ -32,7 +29,7 @@ def test_a_worker_killed_mid_run_loses_no_request(cruncan, pipeline, record_prop
     assert before_crash < REQUESTS, "the worker finished before it was killed: the test proves nothing"
 
     second = cruncan("worker", *pipeline.worker_arguments(CONCURRENCY))
-    second.wait_for_line(STARTED)
+    second.wait_for_line(WORKER_STARTED)
     eventually(lambda: pipeline.statuses() == {"forwarded": REQUESTS}, f"all {REQUESTS} requests forwarded")
     ends = pipeline.ends()
     eventually(lambda: pipeline.committed() == ends, f"the restarted worker committed up to {ends}")
