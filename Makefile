@@ -10,9 +10,15 @@ CHROMIUM_PACKAGES := chromium chromium-driver
 
 .PHONY: demo test lint bench lock clean browser
 
-# psycopg2 compiles against libpq: its headers (and pg_config) must be there first.
+# psycopg2 compiles against libpq: its headers (and pg_config) must be there first; installed when
+# missing, as root on Debian or Ubuntu, else named.
 $(VENV)/bin/python:
-	@command -v pg_config >/dev/null || { echo "psycopg2 builds against libpq: install libpq-dev (Debian, Ubuntu) or libpq-devel (Fedora) first" >&2; exit 1; }
+	@if command -v pg_config >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "psycopg2 builds against libpq: install libpq-dev (Debian, Ubuntu: sudo apt-get install -y libpq-dev) or libpq-devel (Fedora) first" >&2; \
+		exit 1; \
+	fi; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libpq-dev
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
